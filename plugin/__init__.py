@@ -1,0 +1,58 @@
+"""Backstride: finds backward running and walking in workouts and writes an honest note into the activity."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from plugin.config import Settings, load_settings
+from plugin.services import Services, build_services
+
+__version__ = "0.1.0"
+
+# Webhook bodies are a few hundred bytes; anything much larger is not from the host.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def create_app(
+    config: Settings | Mapping[str, str] | None = None,
+    services: Services | None = None,
+    **flask_config: Any,
+) -> Flask:
+    """The Flask app factory.
+
+    `config` is a Settings object, or a mapping read like the environment (tests pass one), or None to
+    read os.environ. `services` lets tests supply a queue or host of their own.
+    """
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    services = services or build_services(settings)
+
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 14,
+    )
+    app.config.update(flask_config)
+    app.extensions["backstride"] = services
+    _quiet_noisy_loggers()
+
+    from plugin.web import connect, health, pages, webhook
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(connect.bp)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(health.bp)
+    pages.init_app(app)
+    return app
+
+
+def _quiet_noisy_loggers() -> None:
+    # urllib3 logs full URLs at DEBUG, and subscription calls carry the client secret in the query string.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

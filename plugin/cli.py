@@ -1,0 +1,193 @@
+"""The `backstride` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from plugin.config import ConfigError, Settings, load_settings
+from plugin.hosts.base import HostError
+
+log = logging.getLogger("backstride")
+
+# The access log shows paths only: query strings carry verify tokens and OAuth codes.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        return args.func(args, settings)
+    except ConfigError as exc:
+        print(f"backstride: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backstride", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the plugin (gunicorn, with the queue worker alongside)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--no-worker", action="store_true", help="web only; run `backstride worker` elsewhere")
+    serve.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the queue worker alone")
+    worker.add_argument("--threads", type=int, default=2)
+    worker.set_defaults(func=cmd_worker)
+
+    subscription = commands.add_parser("subscription", help="manage the host's push subscription")
+    subscription.add_argument("action", choices=["create", "show", "delete"])
+    subscription.set_defaults(func=cmd_subscription)
+    return parser
+
+
+# --- serve ----------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from plugin import create_app
+    from plugin.services import build_services
+
+    build_services(settings)  # creates the schema once, before workers fork, and fails early if broken
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {
+                "bind": f"{args.host}:{args.port}",
+                "workers": max(1, args.web_workers),
+                "worker_class": "gthread",
+                "threads": 4,
+                "timeout": 30,
+                "graceful_timeout": 10,
+                "accesslog": "-",
+                "access_log_format": ACCESS_LOG_FORMAT,
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(settings)
+
+    supervisor = None if args.no_worker else _WorkerSupervisor()
+    if supervisor:
+        supervisor.start()
+    try:
+        Server().run()
+    finally:
+        if supervisor:
+            supervisor.stop()
+    return 0
+
+
+class _WorkerSupervisor:
+    """Runs `backstride worker` next to the web server and restarts it if it dies."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker"])  # noqa: S603
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            if self._process and self._process.poll() is not None and not self._stopping.is_set():
+                log.warning("queue worker exited with %s; restarting it", self._process.returncode)
+                time.sleep(1.0)
+                self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+# --- worker ---------------------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from plugin.services import build_services
+
+    services = build_services(settings)
+    consumer = services.queue.huey.create_consumer(
+        workers=max(1, args.threads), worker_type="thread", periodic=True, check_worker_health=True
+    )
+    # Events that arrived while no worker ran are picked up at once rather than at the next minute.
+    services.queue.resume_events()
+    consumer.run()
+    return 0
+
+
+# --- subscription -----------------------------------------------------------------------------------------
+
+
+def cmd_subscription(args: argparse.Namespace, settings: Settings) -> int:
+    from plugin.services import build_services
+
+    for name, value in (
+        ("STRAVA_CLIENT_ID", settings.strava_client_id),
+        ("STRAVA_CLIENT_SECRET", settings.strava_client_secret),
+    ):
+        if not value:
+            print(
+                f"backstride: {name} is not set; it is needed to manage the push subscription",
+                file=sys.stderr,
+            )
+            return 2
+    services = build_services(settings)
+    host, store = services.host, services.store
+    try:
+        if args.action == "create":
+            created = host.create_subscription(settings.webhook_callback_url, settings.strava_verify_token)
+            store.set_subscription_id(created.id)
+            print(f"subscription {created.id} created; events go to {settings.webhook_callback_url}")
+        elif args.action == "show":
+            current = host.show_subscriptions()
+            ours = [s for s in current if s.callback_url == settings.webhook_callback_url] or current
+            store.set_subscription_id(ours[0].id if ours else None)
+            if not current:
+                print("no subscription")
+            for subscription in current:
+                print(f"subscription {subscription.id}: {subscription.callback_url}")
+        else:
+            subscription_id = store.subscription_id()
+            if subscription_id is None:
+                current = host.show_subscriptions()
+                subscription_id = current[0].id if current else None
+            if subscription_id is None:
+                print("no subscription to delete")
+                return 0
+            host.delete_subscription(subscription_id)
+            store.set_subscription_id(None)
+            print(f"subscription {subscription_id} deleted")
+    except HostError as exc:
+        print(f"backstride: subscription {args.action} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""One Settings object built from the environment. Nothing else in the project reads os.environ."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+# Variables that must be set explicitly in production; in development each is generated once and kept in
+# the instance directory so that restarts keep sessions, tokens and the webhook subscription valid.
+PRODUCTION_SECRETS = (
+    "BACKSTRIDE_SECRET_KEY",
+    "BACKSTRIDE_TOKEN_KEY",
+    "STRAVA_CLIENT_ID",
+    "STRAVA_CLIENT_SECRET",
+    "STRAVA_VERIFY_TOKEN",
+)
+
+DEV_SECRETS_FILE = "dev-secrets.json"
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_dir: Path
+    database_url: str
+    queue_url: str
+    secret_key: str
+    token_key: str
+    public_url: str
+    strava_client_id: str
+    strava_client_secret: str
+    strava_verify_token: str
+    strava_oauth_url: str
+    strava_api_url: str
+    # Timeouts for host calls: (connect, read) seconds.
+    host_timeout: tuple[float, float] = (5.0, 20.0)
+    # Attempts for a host call that fails with 5xx or a connection error, before the job is retried later.
+    host_attempts: int = 3
+    # How long before expiry an access token is refreshed.
+    token_refresh_margin_s: int = 600
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.public_url}/oauth/callback"
+
+    @property
+    def webhook_callback_url(self) -> str:
+        return f"{self.public_url}/webhooks/strava"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; generate development secrets on first start."""
+    env_vars = os.environ if environ is None else environ
+
+    def get(name: str) -> str:
+        return env_vars.get(name, "").strip()
+
+    env = get("BACKSTRIDE_ENV") or "development"
+    if env not in ("development", "production"):
+        raise ConfigError(f"BACKSTRIDE_ENV must be 'development' or 'production', not {env!r}")
+    production = env == "production"
+    if production:
+        missing = [name for name in PRODUCTION_SECRETS if not get(name)]
+        if missing:
+            raise ConfigError(
+                f"{missing[0]} is not set; BACKSTRIDE_ENV=production needs "
+                + ", ".join(missing)
+                + " to be set in the environment"
+            )
+
+    instance_dir = Path(get("BACKSTRIDE_INSTANCE_DIR") or "instance").resolve()
+    generated: dict[str, str] = {}
+    if not production:
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        generated = _dev_secrets(instance_dir)
+
+    token_key = get("BACKSTRIDE_TOKEN_KEY") or generated.get("BACKSTRIDE_TOKEN_KEY", "")
+    try:
+        Fernet(token_key.encode())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+        ) from exc
+
+    public_url = (get("BACKSTRIDE_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"BACKSTRIDE_PUBLIC_URL must start with http:// or https://, not {public_url!r}")
+
+    return Settings(
+        env=env,
+        instance_dir=instance_dir,
+        database_url=get("BACKSTRIDE_DATABASE_URL") or f"sqlite:///{instance_dir / 'backstride.db'}",
+        queue_url=get("BACKSTRIDE_QUEUE_URL") or f"sqlite:///{instance_dir / 'queue.db'}",
+        secret_key=get("BACKSTRIDE_SECRET_KEY") or generated.get("BACKSTRIDE_SECRET_KEY", ""),
+        token_key=token_key,
+        public_url=public_url,
+        strava_client_id=get("STRAVA_CLIENT_ID"),
+        strava_client_secret=get("STRAVA_CLIENT_SECRET"),
+        strava_verify_token=get("STRAVA_VERIFY_TOKEN") or generated.get("STRAVA_VERIFY_TOKEN", ""),
+        strava_oauth_url=(get("STRAVA_OAUTH_URL") or "https://www.strava.com/oauth").rstrip("/"),
+        strava_api_url=(get("STRAVA_API_URL") or "https://www.strava.com/api/v3").rstrip("/"),
+    )
+
+
+def _dev_secrets(instance_dir: Path) -> dict[str, str]:
+    """Read the generated development secrets, creating the file (mode 0600) the first time."""
+    path = instance_dir / DEV_SECRETS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "BACKSTRIDE_SECRET_KEY": secrets.token_urlsafe(32),
+        "BACKSTRIDE_TOKEN_KEY": Fernet.generate_key().decode(),
+        "STRAVA_VERIFY_TOKEN": secrets.token_urlsafe(24),
+    }
+    # Write a private temporary file, then link it into place: the link fails if another process got
+    # there first, so every process ends up reading one complete set of secrets.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        values = json.loads(path.read_text())
+    finally:
+        tmp.unlink()
+    return values

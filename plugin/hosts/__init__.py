@@ -1,0 +1,1 @@
+"""Hosts (workout platforms). Each is a package implementing hosts.base.Host; Strava is the first."""

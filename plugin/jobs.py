@@ -1,0 +1,74 @@
+"""The Huey queue and its tasks. The inbox in the database is the source of truth; the queue only says
+"look at event N now". A task lost with a killed process is found again by the periodic resume task."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+from plugin.pipeline import Pipeline
+from plugin.store import Store
+
+log = logging.getLogger(__name__)
+
+# An event still pending this long after it arrived, with no task in sight, is enqueued again.
+RESUME_AFTER = timedelta(seconds=60)
+
+
+def make_huey(queue_url: str) -> Huey:
+    """sqlite:///path (embedded default), redis://... (shared by a fleet) or memory:// (tests)."""
+    scheme = urlsplit(queue_url).scheme
+    if scheme == "sqlite":
+        path = queue_url.split("sqlite:///", 1)[1] if queue_url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: expected sqlite:///PATH")
+        return SqliteHuey(name="backstride", filename=path, results=False)
+    if scheme in ("redis", "rediss", "unix"):
+        return RedisHuey(name="backstride", url=queue_url, results=False)
+    if scheme == "memory":
+        return MemoryHuey(name="backstride", results=False)
+    raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")
+
+
+class Queue:
+    """Registers Backstride's tasks on a Huey instance and enqueues them."""
+
+    def __init__(self, huey: Huey, store: Store, pipeline: Pipeline) -> None:
+        self.huey = huey
+        self.store = store
+        self.pipeline = pipeline
+        self._process = huey.task(name="process_event")(self._process_event)
+        huey.periodic_task(crontab(minute="*"), name="resume_events")(self.resume_events)
+        huey.periodic_task(crontab(minute="17"), name="expire_data")(self.expire_data)
+
+    def enqueue_event(self, event_id: int, delay: timedelta | None = None) -> None:
+        if delay is not None and delay.total_seconds() > 0:
+            self._process.schedule(args=(event_id,), delay=delay.total_seconds())
+        else:
+            self._process(event_id)
+
+    def _process_event(self, event_id: int) -> None:
+        verdict = self.pipeline.handle_event(event_id)
+        if verdict.delay is not None:
+            self.enqueue_event(event_id, verdict.delay)
+
+    def resume_events(self) -> int:
+        """Enqueue open events that no task is working on (lost from the queue, or their worker died)."""
+        resumed = self.store.events_to_resume(RESUME_AFTER)
+        for event_id, _not_before in resumed:
+            # handle_event itself waits out not_before and keeps one activity's events in order.
+            self.enqueue_event(event_id)
+        if resumed:
+            log.info("resumed %d open events", len(resumed))
+        return len(resumed)
+
+    def expire_data(self) -> int:
+        removed = self.store.expire_old_data()
+        log.info("data policy: removed %d records older than the retention period", removed)
+        return removed
+
+    def ping(self) -> None:
+        self.huey.pending_count()

@@ -1,0 +1,309 @@
+"""One event in, at most one description written out. The only module that ties hosts/, analysis/ and
+store/ together; it parses no HTTP and knows no Flask or queue."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from plugin.analysis.detect import detect_efforts, wants_streams
+from plugin.analysis.notes import build_note, has_note, merge_note, strip_note
+from plugin.domain import Activity, AthleteProfile, Effort
+from plugin.hosts.base import (
+    BadResponse,
+    Forbidden,
+    Host,
+    HostError,
+    HostUnavailable,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from plugin.store import Athlete, ClaimedEvent, Store, TokenSet, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Body mass used when neither the athlete's settings nor the host profile give one; the note says so.
+DEFAULT_WEIGHT_KG = 70.0
+# A worker's lease on an event; a worker that dies mid-job loses it after this and the event is resumed.
+EVENT_LEASE = timedelta(minutes=5)
+# Retries of a job that failed for a transient reason (host down, unexpected error), then it is dead.
+MAX_ATTEMPTS = 6
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+# Wait before looking again at an event whose earlier sibling (same activity) is still being processed.
+BUSY_RETRY = timedelta(seconds=2)
+# How long a process waits for another one's token refresh before giving up for now.
+REFRESH_LEASE_S = 30.0
+
+
+class NeedsReconnect(Exception):
+    """The host no longer accepts this athlete's tokens."""
+
+
+class Deferred(Exception):
+    """Try again at retry_at; not a failure (rate-limit window spent)."""
+
+    def __init__(self, retry_at: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # done | ignored | failed
+    reason: str
+    host_calls: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the queue should do after handling an event: nothing more, or run it again after `delay`."""
+
+    outcome: str
+    delay: timedelta | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        host: Host,
+        *,
+        refresh_margin_s: int = 600,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.refresh_margin_s = refresh_margin_s
+        self._clock = clock
+        self._sleep = sleep
+
+    # --- the queue's entry point ----------------------------------------------------------------------
+
+    def handle_event(self, event_id: int) -> Verdict:
+        """Claim, process and settle one inbox event. Safe to call any number of times for one event."""
+        claimed = self.store.claim_event(event_id, EVENT_LEASE)
+        if claimed == "gone":
+            return Verdict("already settled")
+        if claimed == "busy":
+            return Verdict("busy", BUSY_RETRY)
+        if claimed == "later":
+            event = self.store.event(event_id)
+            wait = (event.not_before - utcnow()) if event and event.not_before else BUSY_RETRY
+            return Verdict("not yet due", max(wait, timedelta(seconds=1)))
+        assert isinstance(claimed, ClaimedEvent)
+        try:
+            outcome = self.process(claimed)
+        except Deferred as exc:
+            self.store.defer_event(claimed.id, exc.retry_at, str(exc), refund_attempt=True)
+            return Verdict("deferred", max(exc.retry_at - utcnow(), timedelta(seconds=1)))
+        except (HostUnavailable, BadResponse) as exc:
+            return self._retry_or_bury(claimed, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the event: retry, then dead-letter
+            log.exception("event %s: unexpected error", claimed.id)
+            return self._retry_or_bury(claimed, f"internal error: {type(exc).__name__}")
+        self.store.finish_event(claimed.id, outcome.status, outcome.reason)
+        log.info(
+            "event %s %s: %s (%d host calls)", claimed.id, outcome.status, outcome.reason, outcome.host_calls
+        )
+        return Verdict(outcome.status)
+
+    def _retry_or_bury(self, event: ClaimedEvent, reason: str) -> Verdict:
+        if event.attempts >= MAX_ATTEMPTS:
+            self.store.finish_event(event.id, "dead", f"gave up after {event.attempts} attempts: {reason}")
+            log.error("event %s dead after %d attempts: %s", event.id, event.attempts, reason)
+            return Verdict("dead")
+        backoff = min(RETRY_BASE * (2 ** (event.attempts - 1)), RETRY_CAP)
+        delay = backoff * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not security
+        self.store.defer_event(event.id, utcnow() + delay, f"will retry: {reason}", refund_attempt=False)
+        log.warning(
+            "event %s attempt %d failed, retry in %ds: %s",
+            event.id,
+            event.attempts,
+            delay.total_seconds(),
+            reason,
+        )
+        return Verdict("retrying", delay)
+
+    # --- deciding what one event means ----------------------------------------------------------------
+
+    def process(self, event: ClaimedEvent) -> Outcome:
+        if event.object_type == "athlete":
+            if event.aspect_type == "update" and event.updates.get("authorized") == "false":
+                self.store.delete_athlete(event.owner_id)
+                return Outcome("done", "athlete deauthorized: everything of theirs deleted")
+            return Outcome("ignored", "athlete event other than deauthorization")
+
+        if event.aspect_type == "delete":
+            self.store.delete_activity_record(event.object_id)
+            return Outcome("done", "activity deleted: its record removed")
+        if event.aspect_type == "update" and not ({"title", "type", "sport_type"} & event.updates.keys()):
+            return Outcome("ignored", "update that changes neither title nor type")
+
+        athlete = self.store.athlete(event.owner_id)
+        if athlete is None:
+            return Outcome("ignored", "athlete is not connected")
+        if athlete.needs_reconnect:
+            return Outcome("failed", "athlete must reconnect")
+        if (athlete.settings or {}).get("paused"):
+            return Outcome("ignored", "athlete paused annotations")
+        return _Annotation(self, athlete, event.object_id).run()
+
+    # --- tokens and host calls ------------------------------------------------------------------------
+
+    def access_token(self, athlete_id: int, rejected: str | None = None) -> str:
+        """A token the host should accept, refreshing it when it expires soon (or was just `rejected`).
+
+        Exactly one process refreshes at a time (a lease in the database); the others wait for the
+        rotated token instead of spending the old refresh token, which the host invalidates at once.
+        """
+        deadline = self._clock() + REFRESH_LEASE_S
+        while True:
+            tokens = self.store.tokens(athlete_id)
+            if tokens is None:
+                raise NeedsReconnect("athlete is no longer connected")
+            usable = tokens.access_token != rejected
+            if usable and tokens.expires_at - self._clock() > self.refresh_margin_s:
+                return tokens.access_token
+            if self.store.acquire_refresh_lease(athlete_id, self._clock(), REFRESH_LEASE_S):
+                return self._refresh_holding_lease(athlete_id, rejected)
+            if self._clock() > deadline:
+                raise HostUnavailable("another process's token refresh did not finish in time")
+            self._sleep(0.2)
+
+    def _refresh_holding_lease(self, athlete_id: int, rejected: str | None) -> str:
+        try:
+            tokens = self.store.tokens(athlete_id)
+            if tokens is None:
+                raise NeedsReconnect("athlete is no longer connected")
+            # Someone may have refreshed between our read and the lease.
+            if tokens.access_token != rejected and tokens.expires_at - self._clock() > self.refresh_margin_s:
+                self.store.release_refresh_lease(athlete_id)
+                return tokens.access_token
+            grant = self.host.refresh(tokens.refresh_token)
+        except Unauthorized as exc:
+            self.store.mark_needs_reconnect(athlete_id)
+            raise NeedsReconnect(str(exc)) from exc
+        except BaseException:
+            self.store.release_refresh_lease(athlete_id)
+            raise
+        self.store.store_refreshed_tokens(
+            athlete_id, TokenSet(grant.access_token, grant.refresh_token, grant.expires_at)
+        )
+        return grant.access_token
+
+    def check_budget(self) -> None:
+        blocked = self.store.rate_blocked_until(self.host.name)
+        if blocked is not None:
+            raise Deferred(blocked, f"host rate limit spent until {blocked.isoformat()}Z")
+
+
+class _Annotation:
+    """Fetch one activity, find its backward efforts and write the note: at most three host calls."""
+
+    def __init__(self, pipeline: Pipeline, athlete: Athlete, activity_id: int) -> None:
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.host = pipeline.host
+        self.athlete = athlete
+        self.activity_id = activity_id
+        self.calls = 0
+
+    def run(self) -> Outcome:
+        try:
+            return self._annotate()
+        except NotFound:
+            self.store.delete_activity_record(self.activity_id)
+            return self._outcome("done", "activity no longer exists")
+        except Forbidden as exc:
+            return self._outcome("failed", f"not permitted by the granted scopes: {exc}")
+        except NeedsReconnect as exc:
+            return self._outcome("failed", f"athlete must reconnect ({exc})")
+        except RateLimited as exc:
+            raise Deferred(exc.retry_at, str(exc)) from exc
+
+    def _annotate(self) -> Outcome:
+        activity = self._call(lambda token: self.host.fetch_activity(token, self.activity_id))
+        if activity.athlete_id is not None and activity.athlete_id != self.athlete.id:
+            return self._outcome("failed", "activity belongs to another athlete")
+        if not activity.is_foot_sport:
+            if has_note(activity.description):
+                # Retyped to a sport we do not annotate: our note no longer applies.
+                return self._write(activity, None, [])
+            return self._outcome("ignored", f"sport {activity.sport_type or 'unknown'} is not on foot")
+
+        # Only the athlete's own words count as a tag, never the text of our previous note.
+        own = replace(activity, description=strip_note(activity.description))
+        streams = None
+        if wants_streams(own):
+            streams = self._call(lambda token: self.host.fetch_streams(token, self.activity_id))
+        efforts = detect_efforts(own, streams)
+        note = build_note(efforts, profile_for(self.athlete)) if efforts else None
+        return self._write(activity, note.text if note else None, efforts)
+
+    def _write(self, activity: Activity, note_text: str | None, efforts: list[Effort]) -> Outcome:
+        merged = merge_note(activity.description, note_text)
+        if merged is None:
+            return self._outcome(
+                "failed", "the note in the description was edited by the athlete; left alone"
+            )
+        changed = merged != (activity.description or "")
+        if changed:
+            self._call(lambda token: self.host.update_description(token, self.activity_id, merged))
+        self.store.save_activity_record(
+            activity_id=self.activity_id,
+            athlete_id=self.athlete.id,
+            efforts=len(efforts),
+            backward_m=sum(e.distance_m for e in efforts),
+            backward_s=sum(e.duration_s for e in efforts),
+            note=note_text,
+            written=changed,
+        )
+        if not changed:
+            return self._outcome("done", "description already up to date" if note_text else "nothing to say")
+        what = f"note written ({len(efforts)} backward efforts)" if note_text else "note removed"
+        return self._outcome("done", what)
+
+    def _call(self, request: Callable[[str], T]) -> T:
+        """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
+        self.pipeline.check_budget()
+        token = self.pipeline.access_token(self.athlete.id)
+        self.calls += 1
+        try:
+            return request(token)
+        except Unauthorized:
+            token = self.pipeline.access_token(self.athlete.id, rejected=token)
+        self.pipeline.check_budget()
+        self.calls += 1
+        try:
+            return request(token)
+        except Unauthorized as exc:
+            self.store.mark_needs_reconnect(self.athlete.id)
+            raise NeedsReconnect("the host refused a freshly refreshed token") from exc
+
+    def _outcome(self, status: str, reason: str) -> Outcome:
+        return Outcome(status, reason, self.calls)
+
+
+def profile_for(athlete: Athlete) -> AthleteProfile:
+    """Weight from the athlete's settings, else the host profile, else the default (said in the note)."""
+    settings = athlete.settings or {}
+    units = settings.get("units") if settings.get("units") in ("metric", "imperial") else None
+    units = units or (athlete.host_units if athlete.host_units in ("metric", "imperial") else "metric")
+    if settings.get("weight_kg"):
+        return AthleteProfile(float(settings["weight_kg"]), "settings", units)
+    if athlete.host_weight_kg:
+        return AthleteProfile(float(athlete.host_weight_kg), "host", units)
+    return AthleteProfile(DEFAULT_WEIGHT_KG, "default", units)
+
+
+__all__ = ["Pipeline", "Outcome", "Verdict", "Deferred", "NeedsReconnect", "profile_for", "HostError"]

@@ -1,0 +1,49 @@
+"""The composition root: builds the store, the host client, the pipeline and the queue from Settings.
+The web app, the worker and the CLI all start here, so each process wires things the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from plugin.config import Settings
+from plugin.hosts.strava import StravaClient
+from plugin.hosts.strava.ratelimit import RateLimitStatus
+from plugin.jobs import Queue, make_huey
+from plugin.pipeline import Pipeline
+from plugin.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    host: StravaClient
+    pipeline: Pipeline
+    queue: Queue
+
+
+def build_services(settings: Settings) -> Services:
+    store = Store(settings.database_url, settings.token_key)
+    store.create_schema()
+
+    def remember_rate_limit(status: RateLimitStatus, now: datetime) -> None:
+        store.record_rate_limit(
+            "strava",
+            short=(status.short.limit, status.short.usage) if status.short else None,
+            daily=(status.daily.limit, status.daily.usage) if status.daily else None,
+            blocked_until=status.blocked_until(now),
+        )
+
+    host = StravaClient(
+        settings.strava_oauth_url,
+        settings.strava_api_url,
+        settings.strava_client_id,
+        settings.strava_client_secret,
+        timeout=settings.host_timeout,
+        attempts=settings.host_attempts,
+        on_rate_limit=remember_rate_limit,
+    )
+    pipeline = Pipeline(store, host, refresh_margin_s=settings.token_refresh_margin_s)
+    queue = Queue(make_huey(settings.queue_url), store, pipeline)
+    return Services(settings, store, host, pipeline, queue)

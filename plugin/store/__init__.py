@@ -1,0 +1,422 @@
+"""The database: engine set-up and the few queries the app needs. No Flask, no HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, create_engine, delete, event, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from plugin.store.crypto import TokenCipher
+from plugin.store.models import ActivityRecord, AppState, Athlete, Base, InboxEvent, RateLimitState
+
+__all__ = ["Store", "TokenSet", "NewEvent", "ClaimedEvent", "utcnow", "Athlete", "InboxEvent"]
+
+# Activity data and everything derived from it is kept at most this long (DESIGN.md, data policy).
+RETENTION = timedelta(days=7)
+SUBSCRIPTION_KEY = "strava_subscription_id"
+# Event states: pending (waiting, maybe until not_before), working (leased by a worker), then one of the
+# final states done, ignored, failed (will not be retried; outcome says why) or dead (retries exhausted).
+OPEN_STATES = ("pending", "working")
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the one time convention in the database (SQLite keeps no time zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    subscription_id: int
+    owner_id: int
+    object_type: str
+    object_id: int
+    aspect_type: str
+    updates: dict[str, str]
+    event_time: int
+
+    @property
+    def dedupe_key(self) -> str:
+        # A duplicate is the same delivery again (DESIGN.md, event semantics): every field counts.
+        canonical = json.dumps(
+            [
+                self.subscription_id,
+                self.object_type,
+                self.object_id,
+                self.aspect_type,
+                self.event_time,
+                self.owner_id,
+                sorted(self.updates.items()),
+            ]
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def object_key(self) -> str:
+        return f"{self.object_type}:{self.object_id}"
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    id: int
+    owner_id: int
+    object_type: str
+    object_id: int
+    aspect_type: str
+    updates: dict[str, str]
+    attempts: int
+
+
+class Store:
+    def __init__(self, database_url: str, token_key: str) -> None:
+        self.engine = make_engine(database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.cipher = TokenCipher(token_key)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        with self.session() as session:
+            session.execute(select(1))
+
+    # --- installation state -------------------------------------------------------------------------
+
+    def subscription_id(self) -> int | None:
+        with self.session() as session:
+            row = session.get(AppState, SUBSCRIPTION_KEY)
+            return int(row.value) if row else None
+
+    def set_subscription_id(self, subscription_id: int | None) -> None:
+        with self.session() as session:
+            row = session.get(AppState, SUBSCRIPTION_KEY)
+            if subscription_id is None:
+                if row:
+                    session.delete(row)
+            elif row:
+                row.value = str(subscription_id)
+            else:
+                session.add(AppState(key=SUBSCRIPTION_KEY, value=str(subscription_id)))
+
+    # --- athletes -----------------------------------------------------------------------------------
+
+    def save_athlete(
+        self,
+        athlete_id: int,
+        tokens: TokenSet,
+        scopes: frozenset[str],
+        host_weight_kg: float | None,
+        host_units: str | None,
+    ) -> None:
+        """Insert or update (reconnecting never duplicates an athlete)."""
+        now = utcnow()
+        with self.session() as session:
+            athlete = session.get(Athlete, athlete_id)
+            if athlete is None:
+                athlete = Athlete(id=athlete_id, connected_at=now, settings={})
+                session.add(athlete)
+            athlete.access_token_enc = self.cipher.encrypt(tokens.access_token)
+            athlete.refresh_token_enc = self.cipher.encrypt(tokens.refresh_token)
+            athlete.expires_at = tokens.expires_at
+            athlete.scopes = ",".join(sorted(scopes))
+            athlete.needs_reconnect = False
+            athlete.refresh_lease_until = None
+            if host_weight_kg is not None:
+                athlete.host_weight_kg = host_weight_kg
+            if host_units is not None:
+                athlete.host_units = host_units
+            athlete.updated_at = now
+
+    def athlete(self, athlete_id: int) -> Athlete | None:
+        with self.session() as session:
+            return session.get(Athlete, athlete_id)
+
+    def is_connected(self, athlete_id: int) -> bool:
+        with self.session() as session:
+            return session.scalar(select(exists().where(Athlete.id == athlete_id))) or False
+
+    def tokens(self, athlete_id: int) -> TokenSet | None:
+        athlete = self.athlete(athlete_id)
+        if athlete is None:
+            return None
+        return TokenSet(
+            access_token=self.cipher.decrypt(athlete.access_token_enc),
+            refresh_token=self.cipher.decrypt(athlete.refresh_token_enc),
+            expires_at=athlete.expires_at,
+        )
+
+    def acquire_refresh_lease(self, athlete_id: int, now: float, ttl_s: float) -> bool:
+        """Compare-and-set, so exactly one process of the fleet refreshes a token at a time.
+
+        No lock is held on the database while the host is called; a crashed holder's lease just expires.
+        """
+        with self.session() as session:
+            result = session.execute(
+                update(Athlete)
+                .where(Athlete.id == athlete_id)
+                .where((Athlete.refresh_lease_until.is_(None)) | (Athlete.refresh_lease_until < now))
+                .values(refresh_lease_until=now + ttl_s)
+            )
+            return result.rowcount == 1
+
+    def store_refreshed_tokens(self, athlete_id: int, tokens: TokenSet) -> None:
+        """Store the rotated tokens at once (the old refresh token is already invalid) and free the lease."""
+        with self.session() as session:
+            session.execute(
+                update(Athlete)
+                .where(Athlete.id == athlete_id)
+                .values(
+                    access_token_enc=self.cipher.encrypt(tokens.access_token),
+                    refresh_token_enc=self.cipher.encrypt(tokens.refresh_token),
+                    expires_at=tokens.expires_at,
+                    refresh_lease_until=None,
+                    updated_at=utcnow(),
+                )
+            )
+
+    def release_refresh_lease(self, athlete_id: int) -> None:
+        with self.session() as session:
+            session.execute(update(Athlete).where(Athlete.id == athlete_id).values(refresh_lease_until=None))
+
+    def mark_needs_reconnect(self, athlete_id: int) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Athlete)
+                .where(Athlete.id == athlete_id)
+                .values(needs_reconnect=True, refresh_lease_until=None, updated_at=utcnow())
+            )
+
+    def delete_athlete(self, athlete_id: int) -> None:
+        """The athlete and everything of theirs, in one transaction."""
+        with self.session() as session:
+            session.execute(delete(ActivityRecord).where(ActivityRecord.athlete_id == athlete_id))
+            session.execute(delete(InboxEvent).where(InboxEvent.owner_id == athlete_id))
+            session.execute(delete(Athlete).where(Athlete.id == athlete_id))
+
+    # --- inbox --------------------------------------------------------------------------------------
+
+    def add_event(self, new: NewEvent) -> int | None:
+        """Store a received event; None when the same delivery was already stored."""
+        row = InboxEvent(
+            dedupe_key=new.dedupe_key,
+            subscription_id=new.subscription_id,
+            owner_id=new.owner_id,
+            object_type=new.object_type,
+            object_id=new.object_id,
+            aspect_type=new.aspect_type,
+            updates=dict(new.updates),
+            event_time=new.event_time,
+            object_key=new.object_key,
+            status="pending",
+            attempts=0,
+            received_at=utcnow(),
+        )
+        try:
+            with self.session() as session:
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def claim_event(self, event_id: int, lease: timedelta) -> ClaimedEvent | str:
+        """Lease an event for processing.
+
+        Returns the event, or why not: "gone" (finished or deleted), "busy" (leased by another worker, or an
+        earlier event of the same object is still open: events of one activity run in order), "later"
+        (deferred until not_before).
+        """
+        now = utcnow()
+        earlier = aliased(InboxEvent)
+        with self.session() as session:
+            row = session.get(InboxEvent, event_id)
+            if row is None or row.status not in OPEN_STATES:
+                return "gone"
+            if row.not_before is not None and row.not_before > now:
+                return "later"
+            result = session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id)
+                .where(
+                    (InboxEvent.status == "pending")
+                    | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
+                )
+                .where(
+                    ~exists().where(
+                        earlier.object_key == InboxEvent.object_key,
+                        earlier.id < InboxEvent.id,
+                        earlier.status.in_(OPEN_STATES),
+                    )
+                )
+                .values(status="working", lease_until=now + lease, attempts=InboxEvent.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                return "busy"
+            session.refresh(row)
+            return ClaimedEvent(
+                id=row.id,
+                owner_id=row.owner_id,
+                object_type=row.object_type,
+                object_id=row.object_id,
+                aspect_type=row.aspect_type,
+                updates=dict(row.updates or {}),
+                attempts=row.attempts,
+            )
+
+    def finish_event(self, event_id: int, status: str, outcome: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id)
+                .values(status=status, outcome=outcome[:300], lease_until=None, finished_at=utcnow())
+            )
+
+    def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
+        """Put a leased event back to wait. A rate-limit deferral is not a failed attempt."""
+        values: dict = {
+            "status": "pending",
+            "not_before": not_before,
+            "lease_until": None,
+            "outcome": outcome[:300],
+        }
+        if refund_attempt:
+            values["attempts"] = InboxEvent.attempts - 1
+        with self.session() as session:
+            session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+
+    def event(self, event_id: int) -> InboxEvent | None:
+        with self.session() as session:
+            return session.get(InboxEvent, event_id)
+
+    def events_to_resume(self, stale_after: timedelta) -> list[tuple[int, datetime | None]]:
+        """Open events nobody is working on: lost from the queue, or leased by a process that died."""
+        now = utcnow()
+        with self.session() as session:
+            rows = session.execute(
+                select(InboxEvent.id, InboxEvent.not_before)
+                .where(
+                    ((InboxEvent.status == "pending") & (InboxEvent.received_at < now - stale_after))
+                    | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
+                )
+                .order_by(InboxEvent.id)
+            ).all()
+            return [(row.id, row.not_before) for row in rows]
+
+    def event_counts(self) -> dict[str, int]:
+        with self.session() as session:
+            rows = session.execute(select(InboxEvent.status, InboxEvent.id)).all()
+        counts: dict[str, int] = {}
+        for status, _ in rows:
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    # --- activity records ---------------------------------------------------------------------------
+
+    def save_activity_record(
+        self,
+        activity_id: int,
+        athlete_id: int,
+        efforts: int,
+        backward_m: float,
+        backward_s: float,
+        note: str | None,
+        written: bool,
+    ) -> None:
+        with self.session() as session:
+            record = session.get(ActivityRecord, activity_id) or ActivityRecord(activity_id=activity_id)
+            record.athlete_id = athlete_id
+            record.efforts = efforts
+            record.backward_m = backward_m
+            record.backward_s = backward_s
+            record.note = note
+            record.written = written
+            record.processed_at = utcnow()
+            session.add(record)
+
+    def activity_record(self, activity_id: int) -> ActivityRecord | None:
+        with self.session() as session:
+            return session.get(ActivityRecord, activity_id)
+
+    def delete_activity_record(self, activity_id: int) -> None:
+        with self.session() as session:
+            session.execute(delete(ActivityRecord).where(ActivityRecord.activity_id == activity_id))
+
+    def expire_old_data(self) -> int:
+        """Remove processing records and finished inbox events older than the retention period."""
+        cutoff = utcnow() - RETENTION
+        with self.session() as session:
+            removed = session.execute(
+                delete(ActivityRecord).where(ActivityRecord.processed_at < cutoff)
+            ).rowcount
+            removed += session.execute(
+                delete(InboxEvent)
+                .where(InboxEvent.received_at < cutoff)
+                .where(InboxEvent.status.not_in(OPEN_STATES))
+            ).rowcount
+            return removed
+
+    # --- the host's rate limit ----------------------------------------------------------------------
+
+    def rate_blocked_until(self, host: str) -> datetime | None:
+        with self.session() as session:
+            row = session.get(RateLimitState, host)
+            if row is None or row.blocked_until is None or row.blocked_until <= utcnow():
+                return None
+            return row.blocked_until
+
+    def record_rate_limit(
+        self,
+        host: str,
+        short: tuple[int, int] | None,
+        daily: tuple[int, int] | None,
+        blocked_until: datetime | None,
+    ) -> None:
+        """Remember the latest (limit, usage) pairs; a later block never shortens an earlier one."""
+        with self.session() as session:
+            row = session.get(RateLimitState, host)
+            if row is None:
+                row = RateLimitState(host=host)
+                session.add(row)
+            if short:
+                row.short_limit, row.short_usage = short
+            if daily:
+                row.daily_limit, row.daily_usage = daily
+            row.observed_at = utcnow()
+            if blocked_until is not None and (row.blocked_until is None or blocked_until > row.blocked_until):
+                row.blocked_until = blocked_until
+
+
+def make_engine(database_url: str) -> Engine:
+    engine = create_engine(database_url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+    # WAL lets the web process and the worker read while the other writes; the busy timeout makes a
+    # writer wait for the lock instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,36 @@
+"""The runner's pages and the headers every response carries."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+bp = Blueprint("pages", __name__)
+
+# No inline scripts or styles anywhere: the policy can stay strict.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+@bp.get("/")
+def landing():
+    return render_template("landing.html")
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        # Machine clients (the host's webhook) get JSON with a reason; people get a page.
+        if request.path.startswith("/webhooks/") or request.accept_mimetypes.best == "application/json":
+            return jsonify({"error": error.description or error.name}), error.code
+        return render_template("message.html", title=error.name, message=error.description), error.code

@@ -1,0 +1,72 @@
+"""The host's webhook: validation GET and event POST. No host call happens here: validate, store,
+enqueue, answer (the host wants a 200 within 2 seconds)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, jsonify, request
+from marshmallow import ValidationError
+
+from plugin.hosts.strava.schemas import WebhookEventSchema
+from plugin.store import NewEvent
+from plugin.web import services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhook", __name__)
+
+_event_schema = WebhookEventSchema()
+
+
+@bp.get("/webhooks/strava")
+def validate_subscription():
+    mode = request.args.get("hub.mode")
+    challenge = request.args.get("hub.challenge")
+    token = request.args.get("hub.verify_token")
+    if mode != "subscribe" or challenge is None or token is None:
+        return _error(400, "expected hub.mode=subscribe, hub.challenge and hub.verify_token")
+    expected = services().settings.strava_verify_token
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        log.warning("subscription validation with a wrong verify token")
+        return _error(403, "verify token does not match")
+    return jsonify({"hub.challenge": challenge})
+
+
+@bp.post("/webhooks/strava")
+def receive_event():
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object")
+    try:
+        data = _event_schema.load(body)
+    except ValidationError as exc:
+        return _error(400, "invalid event", fields=exc.messages)
+
+    store = services().store
+    subscription_id = store.subscription_id()
+    if subscription_id is not None and data["subscription_id"] != subscription_id:
+        # Not our subscription (stale, or forged): acknowledge so the sender stops, but do nothing.
+        return _answer("ignored", "unknown subscription_id")
+    if not store.is_connected(data["owner_id"]):
+        return _answer("ignored", "owner is not a connected athlete")
+
+    event_id = store.add_event(NewEvent(**data))
+    if event_id is None:
+        return _answer("duplicate", "this delivery was already received")
+    try:
+        services().queue.enqueue_event(event_id)
+    except Exception:  # noqa: BLE001 - the event is stored; the periodic resume task will enqueue it
+        log.exception("event %s stored but not enqueued; it will be resumed", event_id)
+    return _answer("accepted")
+
+
+def _answer(status: str, reason: str | None = None):
+    body = {"status": status}
+    if reason:
+        body["reason"] = reason
+    return jsonify(body), 200
+
+
+def _error(code: int, reason: str, **extra):
+    return jsonify({"error": reason, **extra}), code

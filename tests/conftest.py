@@ -1,0 +1,102 @@
+"""Fixtures in the style of Flask's tutorial: app, client, runner; plus the fake host and queue helpers."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from plugin import create_app
+from tests.fake_strava import API, CLIENT_ID, CLIENT_SECRET, OAUTH, FakeStrava
+
+VERIFY_TOKEN = "verify-token-for-tests"
+PUBLIC_URL = "https://backstride.test"
+ATHLETE_ID = 90210  # made up
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {
+        "BACKSTRIDE_INSTANCE_DIR": str(tmp_path),
+        "BACKSTRIDE_QUEUE_URL": "memory://",
+        "BACKSTRIDE_PUBLIC_URL": PUBLIC_URL,
+        "STRAVA_CLIENT_ID": CLIENT_ID,
+        "STRAVA_CLIENT_SECRET": CLIENT_SECRET,
+        "STRAVA_VERIFY_TOKEN": VERIFY_TOKEN,
+        "STRAVA_OAUTH_URL": OAUTH,
+        "STRAVA_API_URL": API,
+    }
+
+
+@pytest.fixture
+def strava():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeStrava(mock)
+
+
+@pytest.fixture
+def app(env, strava):
+    app = create_app(env, TESTING=True)
+    services = app.extensions["backstride"]
+    services.host.sleep = lambda seconds: None  # the client's retry backoff, not worth waiting for here
+    services.pipeline._sleep = lambda seconds: None
+    return app
+
+
+@pytest.fixture
+def services(app):
+    return app.extensions["backstride"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def connected(services, strava):
+    """A made-up athlete connected with every scope; returns the athlete id."""
+    from plugin.store import TokenSet
+
+    strava.add_athlete(ATHLETE_ID)
+    grant = strava.grant(ATHLETE_ID)
+    services.store.save_athlete(
+        ATHLETE_ID,
+        TokenSet(grant["access_token"], grant["refresh_token"], grant["expires_at"]),
+        frozenset({"activity:read_all", "activity:write", "profile:read_all"}),
+        host_weight_kg=62.0,
+        host_units="metric",
+    )
+    return ATHLETE_ID
+
+
+def run_queue(services, limit: int = 100) -> int:
+    """Run every task that is due now, as a worker would; returns how many ran."""
+    huey = services.queue.huey
+    ran = 0
+    while ran < limit:
+        task = huey.dequeue()
+        if task is None:
+            break
+        huey.execute(task)
+        ran += 1
+    return ran
+
+
+def event(
+    object_id: int,
+    aspect_type: str = "create",
+    owner_id: int = ATHLETE_ID,
+    updates=None,
+    object_type: str = "activity",
+    subscription_id: int = 5150,
+    event_time: int = 1_700_000_000,
+):
+    return {
+        "object_type": object_type,
+        "object_id": object_id,
+        "aspect_type": aspect_type,
+        "owner_id": owner_id,
+        "subscription_id": subscription_id,
+        "event_time": event_time,
+        "updates": updates or {},
+    }
