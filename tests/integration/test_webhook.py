@@ -1,0 +1,160 @@
+"""The webhook endpoint: validation GET, and POSTs that are checked, stored, enqueued and acknowledged."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from plugin.store.models import InboxEvent
+from tests.conftest import VERIFY_TOKEN, event
+
+
+def inbox_size(services) -> int:
+    with services.store.session() as session:
+        return session.scalar(select(func.count()).select_from(InboxEvent))
+
+
+def test_validation_answers_the_challenge(client):
+    response = client.get(
+        f"/webhooks/strava?hub.mode=subscribe&hub.challenge=15f7d1a91c1f40f8a748fd134752feb3"
+        f"&hub.verify_token={VERIFY_TOKEN}"
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"hub.challenge": "15f7d1a91c1f40f8a748fd134752feb3"}
+
+
+def test_validation_with_a_wrong_token_is_forbidden(client):
+    response = client.get("/webhooks/strava?hub.mode=subscribe&hub.challenge=x&hub.verify_token=guess")
+    assert response.status_code == 403
+    assert "hub.challenge" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "query", ["", "hub.mode=subscribe", "hub.mode=unsubscribe&hub.challenge=x&hub.verify_token=v"]
+)
+def test_validation_with_missing_parts_is_a_bad_request(client, query):
+    assert client.get(f"/webhooks/strava?{query}").status_code == 400
+
+
+def test_event_is_stored_enqueued_and_acknowledged_without_a_host_call(client, services, strava, connected):
+    response = client.post("/webhooks/strava", json=event(111))
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "accepted"}
+    assert strava.calls == []
+    assert inbox_size(services) == 1
+    assert services.queue.huey.pending_count() == 1
+
+
+def test_duplicate_delivery_is_acknowledged_and_dropped(client, services, connected):
+    first = client.post("/webhooks/strava", json=event(111))
+    again = client.post("/webhooks/strava", json=event(111))
+    assert first.get_json()["status"] == "accepted"
+    assert again.status_code == 200
+    assert again.get_json()["status"] == "duplicate"
+    assert inbox_size(services) == 1
+    assert services.queue.huey.pending_count() == 1
+
+
+def test_two_different_events_for_one_activity_are_both_kept(client, services, connected):
+    client.post("/webhooks/strava", json=event(111))
+    client.post(
+        "/webhooks/strava",
+        json=event(111, "update", updates={"title": "Retro run"}, event_time=1_700_000_060),
+    )
+    assert inbox_size(services) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "JSON object"),
+        (b"[1, 2]", "JSON object"),
+        (b'"text"', "JSON object"),
+        (b"{}", "invalid event"),
+    ],
+)
+def test_malformed_bodies_get_400_with_a_reason(client, services, connected, body, reason):
+    response = client.post("/webhooks/strava", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert reason in response.get_json()["error"]
+    assert inbox_size(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"object_type": "route"}, "object_type"),
+        ({"aspect_type": "rename"}, "aspect_type"),
+        ({"object_id": "111"}, "object_id"),
+        ({"object_id": -5}, "object_id"),
+        ({"owner_id": None}, "owner_id"),
+        ({"event_time": 1.5}, "event_time"),
+        ({"subscription_id": True}, "subscription_id"),
+        ({"updates": ["title"]}, "updates"),
+        ({"updates": {"title": {"nested": 1}}}, "updates"),
+    ],
+)
+def test_invalid_fields_are_named_in_the_error(client, services, connected, change, field):
+    response = client.post("/webhooks/strava", json={**event(111), **change})
+    assert response.status_code == 400
+    assert field in response.get_json()["fields"]
+    assert inbox_size(services) == 0
+
+
+def test_missing_field_is_named(client, services, connected):
+    body = event(111)
+    del body["owner_id"]
+    response = client.post("/webhooks/strava", json=body)
+    assert response.status_code == 400
+    assert "owner_id" in response.get_json()["fields"]
+
+
+def test_unknown_extra_fields_from_the_host_are_ignored(client, connected):
+    response = client.post("/webhooks/strava", json={**event(111), "new_field_from_host": 1})
+    assert response.get_json()["status"] == "accepted"
+
+
+def test_event_for_an_unknown_athlete_is_acknowledged_but_not_stored(client, services):
+    response = client.post("/webhooks/strava", json=event(111, owner_id=123456))
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ignored"
+    assert inbox_size(services) == 0
+
+
+def test_event_for_another_subscription_is_ignored(client, services, connected):
+    services.store.set_subscription_id(5150)
+    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "accepted"
+    other = client.post("/webhooks/strava", json=event(112, subscription_id=999))
+    assert other.get_json() == {"status": "ignored", "reason": "unknown subscription_id"}
+    assert inbox_size(services) == 1
+
+
+def test_oversized_body_is_refused_with_json(client, services, connected):
+    response = client.post(
+        "/webhooks/strava", data=b"{" + b" " * 100_000 + b"}", content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+    assert inbox_size(services) == 0
+
+
+def test_a_queue_failure_still_keeps_the_event(client, services, connected, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("queue down")
+
+    monkeypatch.setattr(services.queue, "enqueue_event", broken)
+    response = client.post("/webhooks/strava", json=event(111))
+    assert response.status_code == 200
+    assert inbox_size(services) == 1
+
+
+def test_every_response_carries_security_headers(client):
+    response = client.get("/")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_healthz_reports_database_and_queue(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "queue": "ok"}
