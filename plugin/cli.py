@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 
@@ -58,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.no_worker:
+        # A small parent supervises two children, the web server and the queue worker, so that neither
+        # one's process management (gunicorn reaps every child of its master) interferes with the other.
+        web = [
+            sys.executable,
+            "-m",
+            "plugin.cli",
+            "serve",
+            "--no-worker",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--web-workers",
+            str(args.web_workers),
+        ]
+        return _Supervisor(web=web, worker=[sys.executable, "-m", "plugin.cli", "worker"]).run()
+
     from gunicorn.app.base import BaseApplication
 
     from plugin import create_app
@@ -76,53 +94,70 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "graceful_timeout": 10,
                 "accesslog": "-",
                 "access_log_format": ACCESS_LOG_FORMAT,
+                # One control socket per user is shared by every instance; Backstride does not use it.
+                "control_socket_disable": True,
             }.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # older gunicorn has no control socket setting
+                    self.cfg.set(key, value)
 
         def load(self):
             return create_app(settings)
 
-    supervisor = None if args.no_worker else _WorkerSupervisor()
-    if supervisor:
-        supervisor.start()
-    try:
-        Server().run()
-    finally:
-        if supervisor:
-            supervisor.stop()
+    Server().run()
     return 0
 
 
-class _WorkerSupervisor:
-    """Runs `backstride worker` next to the web server and restarts it if it dies."""
+class _Supervisor:
+    """Runs the web server and the queue worker; restarts the worker if it dies, stops both together."""
 
-    def __init__(self) -> None:
-        self._process: subprocess.Popen | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+    def __init__(self, web: list[str], worker: list[str]) -> None:
+        self.commands = {"web": web, "worker": worker}
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = False
 
-    def start(self) -> None:
-        self._spawn()
-        self._thread.start()
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for name in self.commands:
+                self._spawn(name)
+            restarts = 0
+            while not self.stopping:
+                time.sleep(0.5)
+                if self.stopping:
+                    break
+                web_code = self.children["web"].poll()
+                if web_code is not None:
+                    log.error("web server exited with %s; stopping", web_code)
+                    return web_code or 1
+                worker_code = self.children["worker"].poll()
+                if worker_code is not None and not self.stopping:
+                    restarts += 1
+                    log.warning("queue worker exited with %s; restarting it", worker_code)
+                    time.sleep(min(30.0, 0.5 * 2 ** min(restarts, 6)))  # no tight crash loop
+                    self._spawn("worker")
+            return 0
+        finally:
+            self._terminate_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-    def _spawn(self) -> None:
-        self._process = subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker"])  # noqa: S603
+    def _spawn(self, name: str) -> None:
+        self.children[name] = subprocess.Popen(self.commands[name])  # noqa: S603 - our own interpreter
 
-    def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
-            if self._process and self._process.poll() is not None and not self._stopping.is_set():
-                log.warning("queue worker exited with %s; restarting it", self._process.returncode)
-                time.sleep(1.0)
-                self._spawn()
+    def _stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
+    def _terminate_all(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in self.children.values():
             try:
-                self._process.wait(timeout=15)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                child.kill()
+                child.wait()
 
 
 # --- worker ---------------------------------------------------------------------------------------------
