@@ -234,21 +234,28 @@ class StravaClient:
                 response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == attempts:
-                    raise HostUnavailable(f"{what}: {type(exc).__name__}") from exc
+                    # Not chained: requests puts the full URL (query and client secret too) in its message.
+                    raise HostUnavailable(f"{what}: {type(exc).__name__}") from None
                 self._backoff(attempt)
                 continue
             if response.status_code >= 500 and attempt < attempts:
+                # A retried answer still counts against the budget: report its headers too.
+                self._report_rate_limit(response, self._clock())
                 self._backoff(attempt)
                 continue
             self._raise_for_status(response, what)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _raise_for_status(self, response: requests.Response, what: str) -> None:
-        now = self._clock()
+    def _report_rate_limit(self, response: requests.Response, now: datetime) -> RateLimitStatus | None:
         status = read_rate_limits(response.headers)
         if status is not None and self.on_rate_limit is not None:
             self.on_rate_limit(status, now)
+        return status
+
+    def _raise_for_status(self, response: requests.Response, what: str) -> None:
+        now = self._clock()
+        status = self._report_rate_limit(response, now)
         code = response.status_code
         if code < 400:
             return

@@ -1,0 +1,159 @@
+"""Reading Strava's rate-limit headers (plugin/hosts/strava/ratelimit.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+from plugin.hosts.strava.ratelimit import RateLimitStatus, Window, read_rate_limits, retry_after_429
+
+# What Strava sends with the default budget: overall has headroom, the non-upload 15-min window is spent.
+HEADERS = {
+    "X-RateLimit-Limit": "200,2000",
+    "X-RateLimit-Usage": "12,140",
+    "X-ReadRateLimit-Limit": "100,1000",
+    "X-ReadRateLimit-Usage": "100,300",
+}
+
+
+def headers(**overrides: str) -> dict[str, str]:
+    """HEADERS with some values replaced; keyword names use _ for -."""
+    result = dict(HEADERS)
+    result.update({name.replace("_", "-"): value for name, value in overrides.items()})
+    return result
+
+
+def test_tighter_window_counts_for_each_period():
+    status = read_rate_limits(HEADERS)
+
+    assert status is not None
+    # 15 min: overall 188 left, non-upload 0 left -> the non-upload window counts.
+    assert status.short == Window(limit=100, usage=100)
+    assert status.short.spent
+    # Daily: overall 1860 left, non-upload 700 left -> the non-upload window counts, with headroom.
+    assert status.daily == Window(limit=1000, usage=300)
+    assert not status.daily.spent
+
+
+def test_overall_window_counts_when_it_is_the_tighter_one():
+    status = read_rate_limits(headers(X_RateLimit_Usage="199,1990", X_ReadRateLimit_Usage="10,20"))
+
+    assert status is not None
+    assert status.short == Window(limit=200, usage=199)
+    assert status.daily == Window(limit=2000, usage=1990)
+
+
+def test_lowercase_header_names_from_a_real_response_are_read():
+    # requests hands the client a case-insensitive mapping; HTTP/2 servers send lowercase names.
+    lowered = CaseInsensitiveDict({name.lower(): value for name, value in HEADERS.items()})
+
+    assert read_rate_limits(lowered) == read_rate_limits(HEADERS)
+
+
+def test_only_one_header_pair_present_is_enough():
+    status = read_rate_limits({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "12,140"})
+
+    assert status == RateLimitStatus(short=Window(200, 12), daily=Window(2000, 140))
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2024, 5, 17, 10, 7, 13), datetime(2024, 5, 17, 10, 15)),
+        (datetime(2024, 5, 17, 10, 59, 59), datetime(2024, 5, 17, 11, 0)),
+        (datetime(2024, 5, 17, 23, 50), datetime(2024, 5, 18, 0, 0)),
+        (datetime(2024, 12, 31, 23, 45, 0, 1), datetime(2025, 1, 1, 0, 0)),
+        (datetime(2024, 5, 17, 10, 30, 0), datetime(2024, 5, 17, 10, 45)),
+    ],
+)
+def test_spent_short_window_blocks_until_next_quarter_hour(now, expected):
+    status = read_rate_limits(HEADERS)
+
+    assert status is not None
+    assert status.blocked_until(now) == expected
+
+
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2024, 5, 17, 10, 7, 13), datetime(2024, 5, 17, 0, 0, 0), datetime(2024, 2, 29, 23, 59, 59)],
+)
+def test_spent_daily_window_blocks_until_next_midnight_utc(now):
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="12,1000"))
+
+    assert status is not None
+    blocked = status.blocked_until(now)
+    assert blocked == datetime(now.year, now.month, now.day) + timedelta(days=1)
+
+
+def test_spent_daily_window_wins_over_spent_short_window():
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="100,1000"))
+
+    assert status is not None
+    assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) == datetime(2024, 5, 18, 0, 0)
+
+
+def test_usage_beyond_the_limit_counts_as_spent():
+    # Calls beyond the short limit still count, so usage can exceed the limit.
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="130,1200"))
+
+    assert status is not None
+    assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) == datetime(2024, 5, 18, 0, 0)
+
+
+def test_headroom_in_every_window_blocks_nothing():
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="99,999"))
+
+    assert status is not None
+    assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) is None
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        {},
+        {"Content-Type": "application/json"},
+        {"X-RateLimit-Limit": "200,2000"},  # usage missing
+        {"X-RateLimit-Usage": "12,140"},  # limit missing
+        {"X-RateLimit-Limit": "200", "X-RateLimit-Usage": "12"},  # one window only
+        {"X-RateLimit-Limit": "200,2000,3", "X-RateLimit-Usage": "12,140,1"},
+        {"X-RateLimit-Limit": "lots,more", "X-RateLimit-Usage": "12,140"},
+        {"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": ""},
+        {"X-RateLimit-Limit": "200;2000", "X-RateLimit-Usage": "12;140"},
+        {"X-ReadRateLimit-Limit": "100,1000", "X-ReadRateLimit-Usage": "1.5,300"},
+    ],
+)
+def test_missing_or_garbled_headers_give_none(garbled):
+    assert read_rate_limits(garbled) is None
+
+
+def test_garbled_pair_is_skipped_and_the_good_one_used():
+    status = read_rate_limits(headers(X_ReadRateLimit_Limit="n/a"))
+
+    assert status == RateLimitStatus(short=Window(200, 12), daily=Window(2000, 140))
+
+
+def test_retry_after_429_with_headroom_is_a_short_backoff():
+    now = datetime(2024, 5, 17, 10, 7, 13)
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="42,300"))
+
+    retry_at, window_spent = retry_after_429(status, now)
+
+    assert retry_at == now + timedelta(seconds=30)
+    assert window_spent is False
+
+
+def test_retry_after_429_without_headers_is_a_short_backoff():
+    now = datetime(2024, 5, 17, 10, 7, 13)
+
+    assert retry_after_429(None, now) == (now + timedelta(seconds=30), False)
+
+
+def test_retry_after_429_with_spent_window_waits_for_the_window():
+    now = datetime(2024, 5, 17, 10, 7, 13)
+
+    retry_at, window_spent = retry_after_429(read_rate_limits(HEADERS), now)
+
+    assert retry_at == datetime(2024, 5, 17, 10, 15)
+    assert window_spent is True
