@@ -7,6 +7,7 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -24,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if not getattr(args, "needs_settings", True):
+            return args.func(args)
         settings = load_settings()
         return args.func(args, settings)
     except ConfigError as exc:
@@ -47,6 +50,21 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the queue worker alone")
     worker.add_argument("--threads", type=int, default=2)
     worker.set_defaults(func=cmd_worker)
+
+    demo = commands.add_parser(
+        "demo", help="the sandbox host and the plugin together, with sample activities"
+    )
+    demo.add_argument("--once", action="store_true", help="exit after printing the annotated descriptions")
+    demo.set_defaults(func=cmd_demo, needs_settings=False)
+
+    sandbox = commands.add_parser("sandbox", help="run the Strava-compatible sandbox host alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=5100)
+    sandbox.add_argument("--client-id", default="1234")
+    sandbox.add_argument("--client-secret", default="sandbox-client-secret")
+    sandbox.add_argument("--oauth-prefix", default="/oauth")
+    sandbox.add_argument("--api-prefix", default="/api/v3")
+    sandbox.set_defaults(func=cmd_sandbox, needs_settings=False)
 
     subscription = commands.add_parser("subscription", help="manage the host's push subscription")
     subscription.add_argument("action", choices=["create", "show", "delete"])
@@ -158,6 +176,34 @@ class _Supervisor:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+# --- demo and sandbox -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from plugin.demo import run_demo
+
+    return run_demo(once=args.once)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from plugin.sandbox import SandboxConfig, create_sandbox
+    from plugin.sandbox.server import LoopbackServer
+
+    config = SandboxConfig(client_id=args.client_id, client_secret=args.client_secret)
+    app = create_sandbox(config, oauth_prefix=args.oauth_prefix, api_prefix=args.api_prefix)
+    server = LoopbackServer(app, host=args.host, port=args.port)
+    base = server.url
+    print(f"Sandbox host on {base} (Ctrl-C to stop). Point a plugin at it with:")
+    print(f"  STRAVA_OAUTH_URL={base}{args.oauth_prefix} STRAVA_API_URL={base}{args.api_prefix}")
+    print(f"  STRAVA_CLIENT_ID={config.client_id} STRAVA_CLIENT_SECRET={config.client_secret}", flush=True)
+    try:
+        server.start()
+        threading.Event().wait()
+    finally:
+        server.stop()
+    return 0
 
 
 # --- worker ---------------------------------------------------------------------------------------------

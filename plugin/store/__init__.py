@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, create_engine, delete, event, exists, select, update
+from sqlalchemy import Engine, create_engine, delete, event, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -323,11 +323,8 @@ class Store:
 
     def event_counts(self) -> dict[str, int]:
         with self.session() as session:
-            rows = session.execute(select(InboxEvent.status, InboxEvent.id)).all()
-        counts: dict[str, int] = {}
-        for status, _ in rows:
-            counts[status] = counts.get(status, 0) + 1
-        return counts
+            rows = session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
+        return {status: count for status, count in rows}
 
     # --- activity records ---------------------------------------------------------------------------
 
