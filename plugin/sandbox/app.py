@@ -54,7 +54,6 @@ def create_sandbox(
             return None  # latency only
         headers = state.rate_headers(spent=fault.spent) if request.path.startswith(api_prefix) else {}
         message = "Rate Limit Exceeded" if fault.status == 429 else "Injected fault"
-        state.record_call(request.method, request.path, fault.status)
         return jsonify({"message": message, "errors": []}), fault.status, headers
 
     app.register_blueprint(_oauth_blueprint(state, deliverer), url_prefix=oauth_prefix)
