@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_worker:
+        from plugin.store import Store
+
+        # The schema exists before either child starts, so they never race to create it.
+        Store(settings.database_url, settings.token_key).create_schema()
         # A small parent supervises two children, the web server and the queue worker, so that neither
         # one's process management (gunicorn reaps every child of its master) interferes with the other.
         web = [

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, create_engine, delete, event, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store.crypto import TokenCipher
@@ -87,7 +88,16 @@ class Store:
         self.cipher = TokenCipher(token_key)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        # Processes starting together (web, worker, more instances) may race between checking for a table
+        # and creating it; the loser sees "already exists" and simply checks again.
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except (OperationalError, ProgrammingError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
