@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, r
 from plugin.sandbox.delivery import Deliverer
 from plugin.sandbox.state import (
     ALL_SCOPES,
+    UPDATABLE_FIELDS,
     Fault,
     Grant,
     SandboxConfig,
@@ -202,21 +203,7 @@ def _api_blueprint(state: SandboxState, deliverer: Deliverer) -> Blueprint:
         body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         if not isinstance(body, dict):
             raise SandboxError(400, "Bad Request", "Activity", "body", "invalid")
-        changes = {
-            k: v
-            for k, v in body.items()
-            if k
-            in (
-                "name",
-                "description",
-                "sport_type",
-                "type",
-                "gear_id",
-                "commute",
-                "trainer",
-                "hide_from_home",
-            )
-        }
+        changes = {k: v for k, v in body.items() if k in UPDATABLE_FIELDS}
         activity, updates = state.update_activity(activity_id, changes)
         if updates:
             deliverer.publish("activity", activity_id, "update", who.athlete_id, updates)

@@ -36,6 +36,11 @@ class Deliverer:
             subscription = self.state.subscription
             if subscription is None:
                 return
+            if object_type == "activity":
+                seen = self.state.activity_event_seen_by_app(owner_id, object_id, aspect_type, updates or {})
+                if seen is None:
+                    return
+                aspect_type, updates = seen
             body: dict[str, Any] = {
                 "aspect_type": aspect_type,
                 "event_time": int(self.state.clock()),

@@ -198,6 +198,8 @@ class SandboxState:
             if athlete_id not in self.athletes:
                 raise SandboxError(404, "Record Not Found", "Athlete", "id", "invalid")
             grant = Grant(athlete_id, scopes)
+            # A new authorization replaces the old one: its tokens, refresh tokens included, stop working.
+            self.revoke_athlete(athlete_id)
             self.grants[athlete_id] = grant
             code = secrets.token_hex(20)
             self.codes[code] = (grant, redirect_uri, self.clock() + 600)
@@ -330,6 +332,11 @@ class SandboxState:
             activity["type"] = activity.get("type") or activity["sport_type"]
             activity.setdefault("start_date", _iso(self.clock()))
             activity.setdefault("start_date_local", activity["start_date"])
+            # Strava's DetailedActivity always carries these; derive them when an upload names none.
+            moving = activity["moving_time"]
+            activity.setdefault("average_speed", round(activity["distance"] / moving, 3) if moving else 0.0)
+            activity.setdefault("timezone", "(GMT+00:00) UTC")
+            activity.setdefault("calories", 0.0)
             for lap in activity["laps"]:
                 lap.setdefault("activity", {"id": activity_id, "resource_state": 1})
                 lap.setdefault("athlete", {"id": athlete_id, "resource_state": 1})
@@ -406,6 +413,27 @@ class SandboxState:
             if key_by_type:
                 return items
             return [{"type": key, **value} for key, value in items.items()]
+
+    def activity_event_seen_by_app(
+        self, owner_id: int, activity_id: int, aspect_type: str, updates: dict[str, str]
+    ) -> tuple[str, dict[str, str]] | None:
+        """The event the app receives for a change, or None: as STRAVA.md describes, events come only for
+        athletes who authorized the app, and with activity:read alone a private activity is invisible: made
+        private it arrives as a delete, made public again as a create."""
+        with self.lock:
+            grant = self.grants.get(owner_id)
+            if grant is None:
+                return None
+            if "activity:read_all" in grant.scopes:
+                return aspect_type, updates
+            if updates.get("private") == "true":
+                return "delete", {}
+            if updates.get("private") == "false":
+                return "create", {}
+            activity = self.activities.get(activity_id)
+            if activity is not None and activity.get("private"):
+                return None
+            return aspect_type, updates
 
     # --- subscription --------------------------------------------------------------------------------
 
