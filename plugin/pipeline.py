@@ -18,7 +18,6 @@ from plugin.hosts.base import (
     BadResponse,
     Forbidden,
     Host,
-    HostError,
     HostUnavailable,
     NotFound,
     RateLimited,
@@ -306,4 +305,4 @@ def profile_for(athlete: Athlete) -> AthleteProfile:
     return AthleteProfile(DEFAULT_WEIGHT_KG, "default", units)
 
 
-__all__ = ["Pipeline", "Outcome", "Verdict", "Deferred", "NeedsReconnect", "profile_for", "HostError"]
+__all__ = ["Pipeline", "Outcome", "Verdict", "Deferred", "NeedsReconnect", "profile_for"]

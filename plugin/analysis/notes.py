@@ -52,6 +52,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "headline": "{start}: {what}{distance}{duration}{steps}.",
         "energy": "Energy: about {kcal} kcal ({low}–{high}), {more} kcal more than the same distance forward"
         "{assumption}.",
+        "energy_point": "Energy: about {kcal} kcal, {more} kcal more than the same distance forward"
+        "{assumption}.",
         "assumption": " (assuming {weight}; set your weight for a better figure)",
         "weight_kg": "{value} kg",
         "weight_lb": "{value} lb",
@@ -143,12 +145,14 @@ def _energy_line(efforts: list[Effort], profile: AthleteProfile, lang: str) -> s
     assumption = ""
     if profile.weight_source == "default":
         assumption = _t(lang, "assumption", weight=_format_weight(profile.weight_kg, profile, lang))
+    low, high = _round_half_up(est.kcal_low), _round_half_up(est.kcal_high)
     return _t(
         lang,
-        "energy",
+        # A range that rounds to one number ("4–4") says nothing: show the figure alone.
+        "energy" if low != high else "energy_point",
         kcal=_int(_round_half_up(est.kcal)),
-        low=_int(_round_half_up(est.kcal_low)),
-        high=_int(_round_half_up(est.kcal_high)),
+        low=_int(low),
+        high=_int(high),
         more=_int(_round_half_up(est.kcal - est.kcal_if_forward)),
         assumption=assumption,
     )

@@ -107,6 +107,12 @@ def test_walking_knee_wording_and_wider_myth_range():
     assert expected in lines[3]
 
 
+def test_a_range_that_rounds_to_one_number_is_not_shown():
+    # The sandbox's seed walk (68 m backward in 77 s, 61 kg): a few kcal, low and high round alike.
+    energy_line = note_lines([effort(68, 77, gait="walk", steps=155)], AthleteProfile(61.0, "settings"))[1]
+    assert energy_line == "Energy: about 4 kcal, 1 kcal more than the same distance forward."
+
+
 def test_slow_running_knee_is_alike():
     assert note_lines([effort(300, 300)])[2].startswith("Kneecap: at this pace")
 
