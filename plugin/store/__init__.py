@@ -324,7 +324,13 @@ class Store:
             rows = session.execute(
                 select(InboxEvent.id, InboxEvent.not_before)
                 .where(
-                    ((InboxEvent.status == "pending") & (InboxEvent.received_at < now - stale_after))
+                    # Pending and overdue: a deferred event has its own scheduled task until its time
+                    # has come and gone, so it is resumed only when that task did not run.
+                    (
+                        (InboxEvent.status == "pending")
+                        & (InboxEvent.received_at < now - stale_after)
+                        & (InboxEvent.not_before.is_(None) | (InboxEvent.not_before < now - stale_after))
+                    )
                     | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
                 )
                 .order_by(InboxEvent.id)

@@ -420,6 +420,32 @@ def test_an_event_lost_from_the_queue_is_resumed_from_the_inbox(client, services
     assert count_notes(strava.description(560)) == 1
 
 
+def test_a_deferred_event_is_resumed_only_once_it_is_overdue(client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 564, name="#retro", streams=CADENCE_STREAMS)
+    strava.fail(
+        "GET",
+        "/activities/564$",
+        429,
+        headers={"X-ReadRateLimit-Limit": "100,1000", "X-ReadRateLimit-Usage": "100,1000"},
+    )
+    deliver(client, services, event(564))  # the daily window is spent: deferred until midnight UTC
+    age_inbox(services, 564, seconds=600)
+    assert services.queue.resume_events() == 0  # its scheduled task is still ahead: nothing to add
+    assert services.queue.huey.scheduled_count() == 1
+
+    services.queue.huey.flush()  # the scheduled task was lost, and its time has passed
+    reopen_rate_window(services)
+    with services.store.session() as session:
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.object_id == 564)
+            .values(not_before=utcnow() - timedelta(minutes=5))
+        )
+    assert services.queue.resume_events() == 1
+    run_queue(services)
+    assert count_notes(strava.description(564)) == 1
+
+
 def test_a_worker_that_died_mid_job_loses_its_lease_and_the_event_is_resumed(
     client, services, strava, connected
 ):
