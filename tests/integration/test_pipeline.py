@@ -318,7 +318,7 @@ def test_429_with_headroom_is_retried_after_a_short_backoff(client, services, st
 
 
 def test_usage_reaching_the_limit_blocks_before_any_429(client, services, strava, connected):
-    strava.rate_usage = [98, 500]  # the next response reports 99 and then 100 of 100
+    strava.rate_usage = [96, 500]  # the next responses report 97 and 98 of 100: 98 keeps the margin
     strava.add_activity(ATHLETE_ID, 543, name="#retro", streams=CADENCE_STREAMS)
     deliver(client, services, event(543))
     assert len(strava.calls) == 2  # activity and streams; the PUT waits for the next window

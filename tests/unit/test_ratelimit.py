@@ -102,11 +102,24 @@ def test_usage_beyond_the_limit_counts_as_spent():
     assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) == datetime(2024, 5, 18, 0, 0)
 
 
-def test_headroom_in_every_window_blocks_nothing():
-    status = read_rate_limits(headers(X_ReadRateLimit_Usage="99,999"))
+def test_headroom_beyond_the_margin_blocks_nothing():
+    # Limits 100 and 1000: the margins for calls in flight are 2 and 20 calls.
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage="97,979"))
 
     assert status is not None
     assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "until"),
+    [("98,500", datetime(2024, 5, 17, 10, 15)), ("10,980", datetime(2024, 5, 18, 0, 0))],
+)
+def test_usage_within_the_margin_counts_as_spent(usage, until):
+    # Other workers' calls may be in flight: stop before the limit so that they still fit.
+    status = read_rate_limits(headers(X_ReadRateLimit_Usage=usage))
+
+    assert status is not None
+    assert status.blocked_until(datetime(2024, 5, 17, 10, 7, 13)) == until
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,10 @@ from datetime import datetime, timedelta
 
 # How long to wait after a 429 whose headers still show headroom (DESIGN.md: a short backoff).
 SHORT_BACKOFF = timedelta(seconds=30)
+# Calls already in flight when the budget is checked (other worker threads and processes) still land after
+# it: stop this many calls, or this share of the limit, before the limit so that they fit.
+MARGIN_CALLS = 2
+MARGIN_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,8 @@ class Window:
 
     @property
     def spent(self) -> bool:
-        return self.usage >= self.limit
+        """Used up, keeping the margin for calls in flight."""
+        return self.usage >= self.limit - max(MARGIN_CALLS, int(self.limit * MARGIN_SHARE))
 
 
 @dataclass(frozen=True)
