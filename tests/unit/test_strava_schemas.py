@@ -309,3 +309,9 @@ def test_athlete_without_weight_or_units_loads_with_none():
     athlete = AthleteSchema().load({"id": 1513, "firstname": "Jeff"})
 
     assert athlete == {"id": 1513, "weight": None, "measurement_preference": None}
+
+
+def test_list_form_with_a_non_string_type_is_not_a_crash():
+    streams = load_streams([{"type": ["time"], "data": [0, 1]}, {"type": "time", "data": [0, 1, 2]}])
+    assert streams is not None
+    assert streams.time == (0.0, 1.0, 2.0)

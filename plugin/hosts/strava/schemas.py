@@ -152,7 +152,8 @@ def load_streams(payload: Any) -> Streams | None:
     """Strava's streams in either shape: keyed by type ({"time": {"data": [...]}}) or a list of
     {"type": ..., "data": [...]}. A stream the device did not record is simply absent."""
     if isinstance(payload, list):
-        by_type = {item.get("type"): item for item in payload if isinstance(item, dict)}
+        items = [item for item in payload if isinstance(item, dict)]
+        by_type = {item["type"]: item for item in items if isinstance(item.get("type"), str)}
     elif isinstance(payload, dict):
         by_type = payload
     else:
@@ -168,7 +169,7 @@ def load_streams(payload: Any) -> Streams | None:
         else:
             try:
                 series[key] = tuple(float(v) if v is not None else 0.0 for v in data)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ValidationError(f"stream {key!r} holds a value that is not a number") from exc
     if "time" not in series:
         return None
