@@ -66,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--api-prefix", default="/api/v3")
     sandbox.set_defaults(func=cmd_sandbox, needs_settings=False)
 
+    analyze = commands.add_parser(
+        "analyze", help="find backward efforts in a FIT, TCX, GPX or streams JSON file"
+    )
+    analyze.add_argument("file")
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    analyze.add_argument("--weight", type=_weight_kg, metavar="KG", help="body mass for the calories")
+    analyze.add_argument("--units", choices=["metric", "imperial"], default="metric")
+    analyze.set_defaults(func=cmd_analyze, needs_settings=False)
+
     subscription = commands.add_parser("subscription", help="manage the host's push subscription")
     subscription.add_argument("action", choices=["create", "show", "delete"])
     subscription.set_defaults(func=cmd_subscription)
@@ -207,6 +216,32 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         threading.Event().wait()
     finally:
         server.stop()
+    return 0
+
+
+# --- analyze ----------------------------------------------------------------------------------------------
+
+
+def _weight_kg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of kilograms") from None
+    if not 20 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"{text} kg is outside 20-300 kg")
+    return value
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from plugin.analyze import analyse_file, render
+    from plugin.files import ActivityFileError
+
+    try:
+        activity, result = analyse_file(args.file, args.weight, args.units)
+    except ActivityFileError as exc:
+        print(f"backstride analyze: {exc}", file=sys.stderr)
+        return 2
+    print(render(activity, result, args.units, args.json))
     return 0
 
 

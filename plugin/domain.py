@@ -8,6 +8,9 @@ from typing import Literal
 # Sports in which a person moves on foot; anything else is out of scope.
 FOOT_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun", "Walk", "Hike", "Snowshoe"})
 
+# Body mass used when neither the athlete's settings nor the host profile give one; the note says so.
+DEFAULT_WEIGHT_KG = 70.0
+
 Gait = Literal["run", "walk"]
 EffortSource = Literal["tag", "lap", "stream", "whole"]
 Units = Literal["metric", "imperial"]

@@ -7,13 +7,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from plugin.analysis.detect import detect_efforts, wants_streams
-from plugin.analysis.notes import build_note, has_note, merge_note, strip_note
-from plugin.domain import Activity, AthleteProfile, Effort
+from plugin.analysis.detect import wants_streams
+from plugin.analysis.notes import has_note, merge_note
+from plugin.analysis.summary import DetectionMode, analyse, own_words
+from plugin.domain import DEFAULT_WEIGHT_KG, Activity, AthleteProfile, Effort
 from plugin.hosts.base import (
     BadResponse,
     Forbidden,
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Body mass used when neither the athlete's settings nor the host profile give one; the note says so.
-DEFAULT_WEIGHT_KG = 70.0
 # A worker's lease on an event; a worker that dies mid-job loses it after this and the event is resumed.
 EVENT_LEASE = timedelta(minutes=5)
 # Retries of a job that failed for a transient reason (host down, unexpected error), then it is dead.
@@ -240,14 +239,12 @@ class _Annotation:
                 return self._write(activity, None, [])
             return self._outcome("ignored", f"sport {activity.sport_type or 'unknown'} is not on foot")
 
-        # Only the athlete's own words count as a tag, never the text of our previous note.
-        own = replace(activity, description=strip_note(activity.description))
+        mode = detection_mode(self.athlete)
         streams = None
-        if wants_streams(own):
+        if wants_streams(own_words(activity), mode):
             streams = self._call(lambda token: self.host.fetch_streams(token, self.activity_id))
-        efforts = detect_efforts(own, streams)
-        note = build_note(efforts, profile_for(self.athlete)) if efforts else None
-        return self._write(activity, note.text if note else None, efforts)
+        result = analyse(activity, streams, profile_for(self.athlete), mode)
+        return self._write(activity, result.note.text if result.note else None, list(result.efforts))
 
     def _write(self, activity: Activity, note_text: str | None, efforts: list[Effort]) -> Outcome:
         merged = merge_note(activity.description, note_text)
@@ -291,6 +288,11 @@ class _Annotation:
 
     def _outcome(self, status: str, reason: str) -> Outcome:
         return Outcome(status, reason, self.calls)
+
+
+def detection_mode(athlete: Athlete) -> DetectionMode:
+    """Automatic detection unless the athlete chose to be annotated only when they tag an activity."""
+    return "tagged" if (athlete.settings or {}).get("detection") == "tagged" else "auto"
 
 
 def profile_for(athlete: Athlete) -> AthleteProfile:

@@ -1,15 +1,33 @@
-"""Find backward ("retro") efforts in an activity: first version, from tags and lap names only.
+"""Find backward ("retro") efforts in an activity: from the athlete's words, lap names, and the streams.
 
-A later version adds stream-based detection. Here streams are only used to count the steps of an effort the
-athlete has already named, so an untagged activity costs no stream call. Precision comes first: a note on a
-forward run is public and wrong, so every phrase below must be about the body going backward, not the route.
+Three kinds of evidence, strongest first:
+
+- a lap the athlete named backward ("Retro 2", "BWD") is an effort of exactly that lap;
+- a tag in the title or description ("#retro", "3x200m backwards") says there is backward locomotion
+  somewhere: the streams then say where (and a count in the words says how many efforts to look for); with
+  no usable streams, or none that stand out, the whole activity is one effort;
+- with no words at all (mode "auto"), the streams alone, and only for a segment that is very clearly backward.
+
+The stream signal (SCIENCE.md, "Speeds and stride"): backward running is slower than the athlete's own forward
+running around it, with a step frequency that does not fall, so the step (speed / step frequency) is much
+shorter than the forward step; heart rate does not fall with the speed as it does on a recovery jog. A slow
+forward shuffle, a climb, a treadmill or a pause can look similar, and a note on a forward run is public and
+wrong: precision comes first. docs/detection.md explains the method, its thresholds and its blind spots.
+
+Pure code: plain Python lists, one pass per derived series, so a 6-hour 1 Hz recording takes milliseconds.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress, repeat
+from operator import and_, ge, gt, le, lt, mul, sub, truediv
+from typing import Literal
 
 from plugin.domain import Activity, Effort, Gait, Lap, Streams
 
@@ -235,14 +253,141 @@ def lap_is_backward(name: str) -> TagMatch | None:
     return None
 
 
-def _activity_tag(activity: Activity) -> TagMatch | None:
+# --- counts in the athlete's words --------------------------------------------------------------------------
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12,
+}  # fmt: skip
+_NUM = r"(?P<n>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+# Not "reverse": "3 reverse intervals" can be a reversed order of intervals.
+_BACK_WORD = rf"(?:#?retro|#?backwards?|bwd|{_RUECK})"
+_MOVE = rf"(?:{_EN_RUN}|{_EN_WALK})"
+_REPS = r"(?:intervals?|reps?|repeats?|repetitions?|efforts?|bouts?|sets?|segments?|sprints?|strides?)"
+_AMOUNT = r"(?:\d+(?:[.,]\d+)?\s*(?:km|k|mi|m|secs?|s|mins?|'|\")?)"
+_COUNT_RULES = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        # "3x200m retro", "4 x 1' backwards", "3x backward"
+        rf"{_B}{_NUM}\s*[x×]\s*(?:{_AMOUNT}\s*)?(?:of\s+)?{_BACK_WORD}{_E}",
+        # "3 retro intervals", "three backwards running reps"
+        rf"{_B}{_NUM}\s+{_BACK_WORD}[\s-]*(?:{_MOVE}[\s-]+)?{_REPS}{_E}",
+        # "#retro 3x200m", "backwards running 8x200"
+        rf"{_B}{_BACK_WORD}[\s-]*(?:{_MOVE}[\s-]*)?(?:{_REPS}\s*)?:?\s*{_NUM}\s*[x×]",
+    )
+)
+MAX_EXPECTED_EFFORTS = 20
+
+
+def _count_phrase(text: str) -> tuple[int, str] | None:
+    """How many backward efforts the athlete's words announce ("3x200m retro", "3 retro intervals"), with the
+    phrase; None when no count is given. A count on a route ("did the loop 3x backwards") is no count."""
+    if not text:
+        return None
+    text = unicodedata.normalize("NFC", text)
+    for rule in _COUNT_RULES:
+        for m in rule.finditer(text):
+            if _ROUTE_NOUNS.intersection(_words_before(text, m.start())):
+                continue
+            raw = m.group("n").lower()
+            count = _NUMBER_WORDS.get(raw) or int(raw)
+            if 1 <= count <= MAX_EXPECTED_EFFORTS:
+                return count, m.group(0)
+    return None
+
+
+def _activity_text(activity: Activity) -> str:
     # A newline keeps the route check from reading across name and description.
-    return find_tag(f"{activity.name or ''}\n{activity.description or ''}")
+    return f"{activity.name or ''}\n{activity.description or ''}"
 
 
-def wants_streams(activity: Activity) -> bool:
-    """Whether fetching streams is worth a call: a tagged, recorded (not manual) foot activity."""
-    return activity.is_foot_sport and not activity.manual and _activity_tag(activity) is not None
+def _activity_tag(activity: Activity) -> TagMatch | None:
+    text = _activity_text(activity)
+    tag = find_tag(text)
+    if tag is None:
+        # "3 retro intervals" names backward efforts even without a tag phrase.
+        counted = _count_phrase(text)
+        if counted is not None:
+            tag = TagMatch(gait=None, phrase=counted[1])
+    return tag
+
+
+def expected_efforts(activity: Activity) -> int | None:
+    """The number of backward efforts the title or description announces, if it says."""
+    counted = _count_phrase(_activity_text(activity))
+    return counted[0] if counted else None
+
+
+def _has_backward_lap(activity: Activity) -> bool:
+    return any(lap_is_backward(lap.name) is not None for lap in activity.laps)
+
+
+# --- laps and the stream budget -----------------------------------------------------------------------------
+
+# A lap "shows the pattern" when it is clearly slower than the athlete's other laps at a step frequency that
+# did not fall: its step (speed / cadence) is more than 20% shorter (SCIENCE.md: backward steps are shorter at
+# a higher step frequency).
+LAP_SPEED_RATIO = 0.8
+LAP_CADENCE_RATIO = 0.95
+LAP_STEP_RATIO = 0.8
+LAP_MIN_S = 30.0  # shorter laps (a button pressed at a crossing) say nothing
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    k = len(ordered)
+    mid = k // 2
+    return ordered[mid] if k % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _pattern_laps(averages: list[tuple[float, float] | None]) -> list[bool]:
+    """For each lap's (average speed, average cadence), whether it shows the backward pattern against the
+    median of the other laps."""
+    out = []
+    for k, mine in enumerate(averages):
+        others = [a for j, a in enumerate(averages) if j != k and a is not None]
+        if mine is None or not others:
+            out.append(False)
+            continue
+        v_ratio = mine[0] / _median([a[0] for a in others])
+        c_ratio = mine[1] / _median([a[1] for a in others])
+        out.append(
+            v_ratio < LAP_SPEED_RATIO and c_ratio >= LAP_CADENCE_RATIO and v_ratio / c_ratio < LAP_STEP_RATIO
+        )
+    return out
+
+
+def _lap_averages(activity: Activity) -> list[tuple[float, float] | None]:
+    out: list[tuple[float, float] | None] = []
+    for lap in sorted(activity.laps, key=lambda lap: lap.index):
+        duration = lap.moving_time_s or lap.elapsed_time_s
+        speed = lap.average_speed
+        if speed is None and duration > 0 and lap.distance_m > 0:
+            speed = lap.distance_m / duration
+        ok = duration >= LAP_MIN_S and speed and speed > 0 and lap.average_cadence and lap.average_cadence > 0
+        out.append((float(speed), float(lap.average_cadence)) if ok else None)  # type: ignore[arg-type]
+    return out
+
+
+def wants_streams(activity: Activity, mode: Literal["auto", "tagged"] = "auto") -> bool:
+    """Whether fetching streams is worth a host call (Strava's default budget is 100 calls per 15 minutes for
+    the whole app, so an untagged activity must earn it).
+
+    Yes for a recorded (not manual, not trainer) foot activity that is tagged (title, description or a lap
+    name), or, in mode "auto", whose laps show a candidate: a lap clearly slower than the others at a cadence
+    that did not fall. An untagged activity with one lap or no lap data costs no call: a short effort inside
+    1-km auto-laps is averaged away, so it is found only when tagged or lap-marked (docs/detection.md).
+    """
+    if not activity.is_foot_sport or activity.manual or activity.trainer:
+        return False
+    if _activity_tag(activity) is not None or _has_backward_lap(activity):
+        return True
+    if mode != "auto" or activity.sport_type in _NO_STREAM_SPORTS:
+        return False
+    return any(_pattern_laps(_lap_averages(activity)))
+
+
+# --- steps, gait, lap and whole-activity efforts ------------------------------------------------------------
 
 
 def _stream_steps(streams: Streams | None, first: int, last: int) -> int | None:
@@ -324,10 +469,848 @@ def _whole_effort(activity: Activity, streams: Streams | None, tag: TagMatch) ->
     )
 
 
-def detect_efforts(activity: Activity, streams: Streams | None) -> list[Effort]:
-    """Backward efforts from lap names, else the whole activity when its name or description is tagged.
+# --- stream detection ---------------------------------------------------------------------------------------
 
-    The caller strips any Backstride note from the description first, so our own words never count as a tag.
+Mode = Literal["auto", "tagged"]
+
+# A virtual run's speed comes from a footpod that turns cadence into speed, and a treadmill ("trainer") has no
+# GPS speed: neither can show a step deficit, so only the athlete's words count there.
+_NO_STREAM_SPORTS = frozenset({"VirtualRun"})
+
+# Samples.
+MIN_SPAN_S = 180.0  # a shorter recording has no forward running to compare with
+MIN_USABLE_SAMPLES = 60
+STOP_SPEED_M_S = 0.5  # slower is a pause (or standing at a crossing), never an effort
+MIN_CADENCE_PER_LEG = 30.0  # lower is no step data (0 = not recorded, or stopped)
+SPEED_SPIKE_FACTOR = 1.8  # GPS spikes: speeds above 1.8 x the median running speed are clipped
+CADENCE_SPIKE_FACTOR = 1.5  # footpod/wrist glitches, likewise
+SMOOTH_HALF_S = 8.0  # centred moving average over +/- 8 s before any threshold
+EDGE_S = 30.0  # the first and last 30 s of a recording (GPS settling, pressing stop) hold no effort
+# Steeper: short steps are normal uphill (and on steep descents); such samples never count.
+MAX_GRADE_PCT = 8.0
+
+# The athlete's forward level around each sample: medians of 30-s blocks, then the median of those over
+# +/- 10 blocks (about +/- 5 minutes). A backward effort of up to 4 minutes stays a minority of the window.
+BLOCK_S = 30.0
+REF_HALF_BLOCKS = 10
+MIN_BLOCK_SAMPLES = 3
+MIN_REF_BLOCKS = 4
+
+MERGE_GAP_S = 20.0  # segments closer than this are one effort (a glance over the shoulder, a GPS wobble)
+REFINE_S = 12.0  # edges move to the sharpest step-length change within +/- 12 s (smoothing blurs them)
+REFINE_SAMPLES = 10
+SIDE_S = 180.0  # "the forward running around it": up to 3 minutes before and after the segment
+SIDE_GAP_S = 5.0
+MIN_SIDE_SAMPLES = 10
+# Heart rate at the start of a segment: the mean from 10 s before to 10 s after its first sample (a heart rate
+# still recovering from an earlier stop is already falling before the segment starts).
+HR_START_S = 10.0
+GPS_AFTER_S = 30.0  # a speed jump just after a slow stretch is a GPS catch-up (tunnel, trees), not an effort
+GPS_JUMP_FACTOR = 1.6
+# A segment whose speed jumps around more than this, and more than 1.5 x the forward running around it, is
+# stop-and-go or GPS noise; likewise for cadence (a stale or dropping sensor).
+MAX_SPEED_CV = 0.25
+MAX_CADENCE_CV = 0.1
+CV_FACTOR = 1.5
+MIN_GAIT_PURITY = 0.9  # share of the segment at one gait (running or walking pace)
+MAX_RAMP = 0.15  # speed change from the first to the last third: a restart ramps, an effort holds
+STOP_BEFORE_S = 30.0  # a segment starting within 30 s of a stop or a walk is a restart (speed lags cadence)
+STOP_MIN_S = 5.0
+
+# Forward walking prior (used when no forward walking surrounds a walking-pace segment): a step of about
+# 0.75 m at 1.5 m/s and 60 steps per leg per minute, with step length and step frequency sharing the speed
+# change (step length ~ speed^0.5). A working assumption, not a SCIENCE.md fact: walks are reported only
+# when the deficit against it is clear.
+WALK_PRIOR_STEP_M = 0.75
+WALK_PRIOR_SPEED_M_S = 1.5
+WALK_PRIOR_EXPONENT = 0.5
+
+# The forward step-length model (log step against log speed, Theil-Sen over 0.1 m/s bins of the athlete's
+# own flat forward running): its elasticity is kept between 0.6 (cadence rises with speed, as usual) and 1.0
+# (constant cadence, the default when the run has too little speed range to say).
+MODEL_MIN_SPAN_M_S = 0.5
+MODEL_SAMPLES = 4000  # global fits use at most about this many samples (an even stride through them)
+MODEL_ELASTICITY = (0.6, 1.0)
+MODEL_DEFAULT_ELASTICITY = 1.0
+GRADE_SLOPE_LIMITS = (-0.06, 0.0)  # d log(speed or step) / d grade-percent: uphill never lengthens either
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """Thresholds for one level of evidence. Ratios are segment / forward running around it."""
+
+    enter_step: float  # a sample starts a segment below this step ratio (hysteresis: enter low...)
+    leave_step: float  # ...and the segment lasts while the ratio stays below this one
+    enter_cadence: float  # cadence ratio needed to start
+    stay_cadence: float  # and to stay
+    enter_speed: float  # speed ratio needed to start
+    max_step: float  # segment averages
+    max_matched: float  # step / the athlete's own forward step at the same speed (the model)
+    max_speed: float
+    min_cadence: float
+    min_duration_s: float
+    min_distance_m: float
+    min_consistency: float  # share of the segment's own samples below leave_step
+    max_abs_grade: float  # mean grade of the segment, percent
+    both_sides: bool  # forward running before AND after (a dip, not a change of pace)
+    min_hr_change: float | None  # reject when heart rate falls by more (bpm); None: no heart-rate rule
+    no_hr_min_cadence: float  # without a heart-rate stream the cadence and step rules tighten
+    no_hr_max_step: float
+    max_walk_prior: float  # walking-pace segments: step / forward-walk prior at that speed
+    reject_gps_suspect: bool  # and the other signs of a forward artefact (restart, stop-and-go, mixed gait)
+    reject_restart: bool  # a stop or walk just before and a speed ramp: the device's speed catching up
+    min_confidence: float
+
+
+# Untagged: only a very clear effort; report nothing when in doubt.
+AUTO = _Profile(
+    enter_step=0.82, leave_step=0.9, enter_cadence=0.96, stay_cadence=0.92, enter_speed=0.86,
+    max_step=0.85, max_matched=1.05, max_speed=0.85, min_cadence=0.97,
+    min_duration_s=40.0, min_distance_m=60.0, min_consistency=0.7, max_abs_grade=3.0,
+    both_sides=True, min_hr_change=-3.0, no_hr_min_cadence=1.02, no_hr_max_step=0.7,
+    max_walk_prior=0.8, reject_gps_suspect=True, reject_restart=True, min_confidence=0.75,
+)  # fmt: skip
+# Tagged: the athlete says there is backward locomotion; the streams only say where.
+TAGGED = _Profile(
+    enter_step=0.8, leave_step=0.88, enter_cadence=0.94, stay_cadence=0.9, enter_speed=0.85,
+    max_step=0.85, max_matched=1.05, max_speed=0.88, min_cadence=0.96,
+    min_duration_s=30.0, min_distance_m=40.0, min_consistency=0.6, max_abs_grade=MAX_GRADE_PCT,
+    both_sides=False, min_hr_change=None, no_hr_min_cadence=0.94, no_hr_max_step=0.82,
+    max_walk_prior=0.88, reject_gps_suspect=False, reject_restart=True, min_confidence=0.55,
+)  # fmt: skip
+# Tagged with a count ("3x200m retro"): the best N candidates under a lower threshold.
+COUNTED = _Profile(
+    enter_step=0.84, leave_step=0.9, enter_cadence=0.92, stay_cadence=0.88, enter_speed=0.9,
+    max_step=0.88, max_matched=1.05, max_speed=0.9, min_cadence=0.9,
+    min_duration_s=20.0, min_distance_m=25.0, min_consistency=0.5, max_abs_grade=MAX_GRADE_PCT,
+    both_sides=False, min_hr_change=None, no_hr_min_cadence=0.9, no_hr_max_step=0.88,
+    max_walk_prior=0.92, reject_gps_suspect=False, reject_restart=False, min_confidence=0.0,
+)  # fmt: skip
+
+STREAM_CONFIDENCE_MAX = 0.97
+
+
+@dataclass
+class _Series:
+    """Per-sample arrays, computed once."""
+
+    n: int
+    t: list[float]
+    v: list[float]  # speed, m/s, spikes clipped
+    v_raw: list[float]
+    c: list[float]  # cadence per leg, spikes clipped, 0 = none
+    g: list[float]  # grade, percent (0 without a grade stream)
+    has_grade: bool
+    hr: list[float] | None
+    moving: list[bool]
+    usable: list[bool]  # moving, with speed and cadence
+    flat: list[bool]  # usable and no steeper than MAX_GRADE_PCT
+    vs: list[float]  # smoothed speed
+    cs: list[float]  # smoothed cadence
+    walk: list[bool]  # walking pace (Hreljac 2005: below 1.6 m/s and 70 per leg)
+    block_start: list[int]  # first sample of each 30-s block, then n
+    distance: list[float] | None
+
+
+@dataclass(frozen=True)
+class _Model:
+    log_step_1: float  # log step length (m) at 1 m/s on the flat
+    elasticity: float
+    grade_speed: float  # log forward speed change per grade percent, against the local forward level
+    grade_step: float  # log forward step change per grade percent, likewise
+
+    def step(self, speed: float) -> float:
+        return math.exp(self.log_step_1 + self.elasticity * math.log(speed))
+
+
+@dataclass
+class _Candidate:
+    first: int  # the sample where the effort starts (the interval after it is the first backward one)
+    last: int
+    speed_ratio: float = 1.0
+    cadence_ratio: float = 1.0
+    step_ratio: float = 1.0
+    matched_ratio: float = 1.0  # step / the athlete's forward step at the same speed (the model)
+    prior_ratio: float = 1.0  # walking pace: step / forward-walk prior
+    consistency: float = 0.0
+    grade: float = 0.0
+    hr_change: float | None = None
+    sides: int = 0
+    walk: bool = False
+    lap_support: bool = False
+    gps_suspect: bool = False
+    speed_cv: float = 0.0
+    cadence_cv: float = 0.0
+    forward_speed_cv: float = 0.0  # the same, in the forward running around it
+    forward_cadence_cv: float = 0.0
+    purity: float = 1.0
+    ramp: float = 0.0
+    after_stop: bool = False
+    duration_s: float = 0.0
+    distance_m: float = 0.0
+    cadence: float = 0.0
+    confidence: float = 0.0
+
+
+def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def _theil_sen(points: list[tuple[float, float]], min_dx: float) -> float | None:
+    slopes = [
+        (y2 - y1) / (x2 - x1)
+        for k, (x1, y1) in enumerate(points)
+        for x2, y2 in points[k + 1 :]
+        if abs(x2 - x1) >= min_dx
+    ]
+    return _median(slopes) if slopes else None
+
+
+def _series_or_none(values: tuple | None, n: int) -> tuple | None:
+    return values if values is not None and len(values) >= n else None
+
+
+def _floats(values: Sequence[float | None], positive: bool = False) -> list[float]:
+    """A stream as floats; a missing value (None) is 0, and so is a negative one when `positive`."""
+    try:
+        out = list(map(float, values))
+    except TypeError:  # None somewhere
+        out = [float(x) if x is not None else 0.0 for x in values]
+    if positive and min(out, default=0.0) < 0.0:
+        out = [x if x > 0.0 else 0.0 for x in out]
+    return out
+
+
+_Window = Callable[[list], tuple[list, list]]
+
+
+def _window_1hz(n: int) -> _Window:
+    """Prefix sums at the ends of each sample's +/- SMOOTH_HALF_S window, for 1 Hz samples (slices)."""
+    h = int(SMOOTH_HALF_S)
+
+    def ends(prefix: list) -> tuple[list, list]:
+        return prefix[h + 1 :] + [prefix[n]] * h, [prefix[0]] * h + prefix[: n - h]
+
+    return ends
+
+
+def _window_by_time(t: list[float]) -> _Window:
+    """The same for any sampling: window ends found by time."""
+    lo = [bisect_left(t, x - SMOOTH_HALF_S) for x in t]
+    hi = [bisect_right(t, x + SMOOTH_HALF_S) for x in t]
+
+    def ends(prefix: list) -> tuple[list, list]:
+        return [prefix[b] for b in hi], [prefix[a] for a in lo]
+
+    return ends
+
+
+def _at_least(values: list[float], limit: float) -> Iterator[bool]:
+    return map(ge, values, repeat(limit))
+
+
+def _prepare(streams: Streams | None) -> _Series | None:
+    """The streams as clean per-sample lists, or None when they cannot show a step deficit (too short, no
+    speed, no cadence)."""
+    if streams is None or streams.is_empty:
+        return None
+    t = _floats(streams.time)
+    n = len(t)
+    if n < MIN_USABLE_SAMPLES or t[-1] - t[0] < MIN_SPAN_S or any(map(gt, t, t[1:])):
+        return None  # too short, or time running backward (a damaged recording)
+    cadence = _series_or_none(streams.cadence, n)
+    velocity = _series_or_none(streams.velocity_smooth, n)
+    distance = _series_or_none(streams.distance, n)
+    if cadence is None or (velocity is None and distance is None):
+        return None
+    if velocity is not None:
+        v_raw = _floats(velocity[:n], positive=True)
+    else:
+        assert distance is not None
+        v_raw = [0.0] * n
+        for i in range(1, n):
+            dt = t[i] - t[i - 1]
+            v_raw[i] = max(0.0, (distance[i] - distance[i - 1]) / dt) if dt > 0 else v_raw[i - 1]
+        v_raw[0] = v_raw[1]
+    c = _floats(cadence[:n], positive=True)
+    moving_stream = _series_or_none(streams.moving, n)
+    if moving_stream is not None:
+        moving = list(map(bool, moving_stream[:n]))
+    else:
+        moving = [x >= STOP_SPEED_M_S for x in v_raw]
+    # Masks with operator functions in map(): C speed, where a comprehension costs a microsecond a sample.
+    usable = list(
+        map(and_, map(and_, moving, _at_least(v_raw, STOP_SPEED_M_S)), _at_least(c, MIN_CADENCE_PER_LEG))
+    )
+    if sum(usable) < MIN_USABLE_SAMPLES:
+        return None
+    stride = max(1, n // MODEL_SAMPLES)  # a typical level needs no more than a few thousand samples
+    sampled = range(0, n, stride)
+    v_cap = SPEED_SPIKE_FACTOR * _median([v_raw[i] for i in sampled if usable[i]] or [1.0])
+    c_cap = CADENCE_SPIKE_FACTOR * _median([c[i] for i in sampled if usable[i]] or [1.0])
+    v = [x if x < v_cap else v_cap for x in v_raw] if max(v_raw) > v_cap else v_raw
+    c = [x if x < c_cap else c_cap for x in c] if max(c) > c_cap else c
+    grade_stream = _series_or_none(streams.grade_smooth, n)
+    g = _floats(grade_stream[:n]) if grade_stream is not None else [0.0] * n
+    hr_stream = _series_or_none(streams.heartrate, n)
+    hr = _floats(hr_stream[:n], positive=True) if hr_stream is not None else None
+    if hr is not None and n - hr.count(0.0) < n // 2:
+        hr = None  # a strap that dropped out most of the time says nothing either way
+
+    # Centred moving averages over usable samples, by time (recordings are not always 1 Hz). The sums run at
+    # C speed (map, accumulate): this is most of the cost of a long recording.
+    pv = list(accumulate(map(mul, v, usable), initial=0.0))
+    pc = list(accumulate(map(mul, c, usable), initial=0.0))
+    pn = list(accumulate(usable, initial=0))
+    window = _window_1hz(n) if t[-1] - t[0] == n - 1 else _window_by_time(t)
+    counts = [k or 1 for k in map(sub, *window(pn))]  # 1 where empty: the sum is 0 there too
+    vs = list(map(truediv, map(sub, *window(pv)), counts))
+    cs = list(map(truediv, map(sub, *window(pc)), counts))
+    walk = list(map(and_, map(lt, vs, repeat(RUN_SPEED_M_S)), map(lt, cs, repeat(RUN_CADENCE_PER_LEG))))
+    flat = list(map(and_, usable, map(le, map(abs, g), repeat(MAX_GRADE_PCT))))
+    t0 = t[0]
+    nb = int((t[-1] - t0) // BLOCK_S) + 1
+    block_start = [bisect_left(t, t0 + k * BLOCK_S) for k in range(nb)] + [n]
+    dist = _floats(distance[:n]) if distance is not None else None
+    return _Series(
+        n=n, t=t, v=v, v_raw=v_raw, c=c, g=g, has_grade=grade_stream is not None, hr=hr, moving=moving,
+        usable=usable, flat=flat, vs=vs, cs=cs, walk=walk, block_start=block_start, distance=dist,
+    )  # fmt: skip
+
+
+_Ref = list[tuple[float, float] | None]
+
+
+def _block_references(ser: _Series) -> tuple[_Ref, _Ref]:
+    """For each 30-s block, the forward level (speed, cadence) around it, for running and for walking: the
+    median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only)."""
+    starts = ser.block_start
+    nb = len(starts) - 1
+    any_walk = any(ser.walk)
+    run_mask = [ok and not w for ok, w in zip(ser.flat, ser.walk, strict=True)] if any_walk else ser.flat
+    walk_mask = [ok and w for ok, w in zip(ser.flat, ser.walk, strict=True)] if any_walk else []
+
+    def block_medians(mask: list[bool]) -> _Ref:
+        out: _Ref = []
+        for k in range(nb):
+            a, b = starts[k], starts[k + 1]
+            speeds = list(compress(ser.vs[a:b], mask[a:b]))
+            if len(speeds) < MIN_BLOCK_SAMPLES:
+                out.append(None)
+            else:
+                out.append((_median(speeds), _median(list(compress(ser.cs[a:b], mask[a:b])))))
+        return out
+
+    def around(med: _Ref) -> _Ref:
+        out: _Ref = []
+        for k in range(nb):
+            window = [m for m in med[max(0, k - REF_HALF_BLOCKS) : k + REF_HALF_BLOCKS + 1] if m is not None]
+            if len(window) < MIN_REF_BLOCKS:
+                out.append(None)
+            else:
+                out.append((_median([m[0] for m in window]), _median([m[1] for m in window])))
+        return out
+
+    run = around(block_medians(run_mask))
+    walk = around(block_medians(walk_mask)) if any_walk else [None] * nb
+    return run, walk
+
+
+def _per_sample(ser: _Series, ref: _Ref) -> tuple[list[float], list[float]]:
+    """A block table spread over its samples: (speed, cadence), 0 where there is no reference."""
+    speed: list[float] = []
+    cadence: list[float] = []
+    starts = ser.block_start
+    for k, r in enumerate(ref):
+        count = starts[k + 1] - starts[k]
+        speed.extend([r[0] if r else 0.0] * count)
+        cadence.extend([r[1] if r else 0.0] * count)
+    return speed, cadence
+
+
+def _fit_model(ser: _Series, ref_speed: list[float], ref_cadence: list[float]) -> _Model:
+    """The athlete's own forward step length against speed (flat running) and the local effect of grade."""
+    bins: dict[int, list[float]] = {}
+    grade_speed: dict[int, list[float]] = {}
+    grade_step: dict[int, list[float]] = {}
+    stride = max(1, ser.n // MODEL_SAMPLES)
+    for i in range(0, ser.n, stride):
+        if not ser.flat[i] or ser.walk[i]:
+            continue
+        v, c, g = ser.vs[i], ser.cs[i], ser.g[i]
+        if v <= 0 or c <= 0:
+            continue
+        step = v * 30.0 / c
+        if -3.0 <= g <= 3.0:
+            bins.setdefault(int(v * 10.0), []).append(step)
+        rv = ref_speed[i]
+        if rv > 0 and ser.has_grade:
+            gk = round(g)
+            grade_speed.setdefault(gk, []).append(v / rv)
+            grade_step.setdefault(gk, []).append(step / (rv * 30.0 / ref_cadence[i]))
+    total = sum(len(b) for b in bins.values())
+    min_count = max(10, total // 100)
+    points = [
+        (math.log((k + 0.5) / 10.0), math.log(_median(b)), len(b))
+        for k, b in bins.items()
+        if len(b) >= min_count
+    ]
+    elasticity = MODEL_DEFAULT_ELASTICITY
+    if len(points) >= 3:
+        speeds = [math.exp(p[0]) for p in points]
+        if max(speeds) - min(speeds) >= MODEL_MIN_SPAN_M_S:
+            slope = _theil_sen([(x, y) for x, y, _ in points], min_dx=0.03)
+            if slope is not None:
+                elasticity = _clamp(slope, *MODEL_ELASTICITY)
+    log_step_1 = math.log(0.4)  # never used: without flat forward running there is no reference
+    if points:
+        # Weighted median of the intercepts: every flat forward sample votes through its bin.
+        votes = sorted((y - elasticity * x, w) for x, y, w in points)
+        half, acc = sum(w for _, w in votes) / 2.0, 0
+        for value, w in votes:
+            acc += w
+            if acc >= half:
+                log_step_1 = value
+                break
+
+    def grade_slope(table: dict[int, list[float]]) -> float:
+        pts = [(float(k), math.log(_median(vals))) for k, vals in table.items() if len(vals) >= 10]
+        if len(pts) < 3 or max(p[0] for p in pts) - min(p[0] for p in pts) < 3:
+            return 0.0
+        slope = _theil_sen(pts, min_dx=1.0)
+        return 0.0 if slope is None else _clamp(slope, *GRADE_SLOPE_LIMITS)
+
+    return _Model(
+        log_step_1=log_step_1,
+        elasticity=elasticity,
+        grade_speed=grade_slope(grade_speed),
+        grade_step=grade_slope(grade_step),
+    )
+
+
+def _walk_prior_step(speed: float) -> float:
+    return WALK_PRIOR_STEP_M * (speed / WALK_PRIOR_SPEED_M_S) ** WALK_PRIOR_EXPONENT
+
+
+@dataclass
+class _Refs:
+    """The forward level around each sample (0 where there is none), for running and for walking."""
+
+    run_speed: list[float]
+    run_cadence: list[float]
+    walk_speed: list[float]
+    walk_cadence: list[float]
+
+
+def _sample_ratios(ser: _Series, refs: _Refs, model: _Model, i: int) -> tuple[float, float, float]:
+    """(speed ratio, cadence ratio, step ratio) of sample i against the forward level around it, with the
+    forward step and speed expected at its grade; (inf, 0, inf) without a reference."""
+    v, c, g = ser.vs[i], ser.cs[i], ser.g[i]
+    if ser.walk[i]:
+        rv, rc = refs.walk_speed[i], refs.walk_cadence[i]
+        if rv <= 0:
+            step = v * 30.0 / c / _walk_prior_step(v) if c > 0 and v > 0 else math.inf
+            return step, 1.0, step
+    else:
+        rv, rc = refs.run_speed[i], refs.run_cadence[i]
+        if rv <= 0:
+            return math.inf, 0.0, math.inf
+    s = v / rv / math.exp(model.grade_speed * g)
+    q = c / rc
+    return s, q, (v * rc) / (c * rv) / math.exp(model.grade_step * g)
+
+
+def _segments(ser: _Series, refs: _Refs, model: _Model, p: _Profile) -> list[tuple[int, int]]:
+    """Hysteresis: runs of samples below leave_step (gaps up to MERGE_GAP_S bridged) that reach below
+    enter_step somewhere. Returns (first inside, last inside) sample indices. The per-sample ratios are list
+    comprehensions; the Python loop only visits the samples already below leave_step."""
+    t = ser.t
+    lo_t, hi_t = t[0] + EDGE_S, t[-1] - EDGE_S
+    first_i, last_i = bisect_left(t, lo_t), bisect_right(t, hi_t)
+    kl = model.grade_step
+    leave, stay = p.leave_step, p.stay_cadence
+    rows = zip(range(ser.n), ser.vs, ser.cs, refs.run_speed, refs.run_cadence, ser.flat, ser.walk)  # noqa: B905
+    # Running samples: step ratio (v / c) / (v_ref / c_ref); the grade factor is applied below to the few
+    # candidates only when the model has one (a flat run has none).
+    slack = math.exp(-kl * MAX_GRADE_PCT) if kl else 1.0  # widest grade correction: keep every possible one
+    candidates = [
+        i
+        for i, v, c, rv, rc, ok, w in rows
+        if ok and not w and rv > 0 and c >= rc * stay and v * rc < leave * slack * c * rv
+    ]
+    walking = [i for i, (w, ok) in enumerate(zip(ser.walk, ser.flat, strict=True)) if w and ok]
+    if walking:
+        candidates = sorted(candidates + walking)
+    out: list[tuple[int, int]] = []
+    start = last = -1
+    flagged = False
+    for i in candidates:
+        if i < first_i or i >= last_i:
+            continue
+        s, q, step = _sample_ratios(ser, refs, model, i)
+        if step >= leave or q < stay:
+            continue
+        ti = t[i]
+        if start >= 0 and ti - t[last] > MERGE_GAP_S:
+            if flagged:
+                out.append((start, last))
+            start = -1
+        if start < 0:
+            start, flagged = i, False
+        last = i
+        if step < p.enter_step and q >= p.enter_cadence and s < p.enter_speed:
+            flagged = True
+    if start >= 0 and flagged:
+        out.append((start, last))
+    return out
+
+
+def _lap_spans(activity: Activity, ser: _Series) -> list[tuple[float, float, bool]]:
+    """Each lap's (start, end) in stream seconds and whether its averages show the backward pattern."""
+    laps = sorted(activity.laps, key=lambda lap: lap.index)
+    if len(laps) < 2:
+        return []
+    t0 = ser.t[0]
+    spans: list[tuple[float, float]] = []
+    averages: list[tuple[float, float] | None] = []
+    start = 0.0
+    for lap in laps:
+        si, ei = lap.start_index, lap.end_index
+        if si is not None and ei is not None and 0 <= si < ei < ser.n:
+            a, b = ser.t[si] - t0, ser.t[ei] - t0
+            idx = [i for i in range(si + 1, ei + 1) if ser.usable[i]]
+            avg = None
+            if len(idx) >= 10 and b - a >= LAP_MIN_S:
+                avg = (sum(ser.v[i] for i in idx) / len(idx), sum(ser.c[i] for i in idx) / len(idx))
+        else:
+            a, b = start, start + lap.elapsed_time_s
+            duration = lap.moving_time_s or lap.elapsed_time_s
+            avg = None
+            if duration >= LAP_MIN_S and lap.distance_m > 0 and lap.average_cadence:
+                avg = (lap.average_speed or lap.distance_m / duration, lap.average_cadence)
+        start = b
+        spans.append((a, b))
+        averages.append(avg)
+    return [(a, b, pat) for (a, b), pat in zip(spans, _pattern_laps(averages), strict=True)]
+
+
+def _nearest_index(t: list[float], x: float) -> int:
+    i = bisect_left(t, x)
+    if i >= len(t):
+        return len(t) - 1
+    if i > 0 and x - t[i - 1] < t[i] - x:
+        return i - 1
+    return i
+
+
+def _refine(ser: _Series, first: int, last: int) -> tuple[int, int]:
+    """Move each edge to the sharpest change in raw step length within +/- REFINE_S (the smoothing blurs
+    edges by a few seconds)."""
+    t, v, c, usable = ser.t, ser.v, ser.c, ser.usable
+    w = REFINE_SAMPLES
+
+    def mean(a: int, b: int) -> float | None:  # raw step of usable samples a..b-1
+        steps = [v[i] / c[i] for i in range(max(a, 0), min(b, ser.n)) if usable[i]]
+        return sum(steps) / len(steps) if len(steps) >= 3 else None
+
+    def best(edge: int, sign: float, lo_limit: int, hi_limit: int) -> int:
+        lo = max(bisect_left(t, t[edge] - REFINE_S), lo_limit)
+        hi = min(bisect_right(t, t[edge] + REFINE_S), hi_limit)
+        chosen, score = edge, -math.inf
+        for k in range(lo, hi):
+            before, after = mean(k - w + 1, k + 1), mean(k + 1, k + 1 + w)
+            if before is None or after is None:
+                continue
+            value = sign * (before - after)
+            if value > score:
+                chosen, score = k, value
+        return chosen
+
+    # Start: the last forward sample (long steps up to it, short after). End: the last backward sample.
+    new_first = best(first, 1.0, 0, last)
+    new_last = best(last, -1.0, new_first + 1, ser.n - 1)
+    return new_first, max(new_last, new_first + 1)
+
+
+def _snap(ser: _Series, first: int, last: int, laps: list[tuple[float, float, bool]]) -> tuple[int, int]:
+    """Edges move to a lap boundary within max(10 s, 20% of the segment): the athlete pressed lap there."""
+    if not laps:
+        return first, last
+    t0 = ser.t[0]
+    bounds = sorted({a for a, _, _ in laps} | {b for _, b, _ in laps})
+    tol = max(10.0, 0.2 * (ser.t[last] - ser.t[first]))
+
+    def snap(x: float) -> float:
+        near = min(bounds, key=lambda b: abs(b - x))
+        return near if abs(near - x) <= tol else x
+
+    a = _nearest_index(ser.t, t0 + snap(ser.t[first] - t0))
+    b = _nearest_index(ser.t, t0 + snap(ser.t[last] - t0))
+    return (a, b) if b > a else (first, last)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """The forward running on one side of a segment: medians, and how much it varies by itself."""
+
+    speed: float
+    cadence: float
+    grade: float
+    speed_cv: float
+    cadence_cv: float
+
+
+def _cv(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((x - mean) ** 2 for x in values) / len(values)) / mean if mean > 0 else 0.0
+
+
+def _side(ser: _Series, lo: int, hi: int, walk: bool, taken: list[bool]) -> _Side | None:
+    idx = [
+        i for i in range(max(lo, 0), min(hi, ser.n)) if ser.flat[i] and not taken[i] and ser.walk[i] is walk
+    ]
+    if len(idx) < MIN_SIDE_SAMPLES:
+        return None
+    vs = [ser.v[i] for i in idx]
+    cs = [ser.c[i] for i in idx]
+    return _Side(_median(vs), _median(cs), _median([ser.g[i] for i in idx]), _cv(vs), _cv(cs))
+
+
+def _evaluate(
+    ser: _Series,
+    model: _Model,
+    first: int,
+    last: int,
+    taken: list[bool],
+    laps: list[tuple[float, float, bool]],
+    refs: _Refs,
+    tagged: bool,
+) -> _Candidate | None:
+    t, v, c, g = ser.t, ser.v, ser.c, ser.g
+    idx = [i for i in range(first + 1, last + 1) if ser.usable[i]]
+    if len(idx) < 5:
+        return None
+    cand = _Candidate(first=first, last=last)
+    k = len(idx)
+    v_seg = sum(v[i] for i in idx) / k
+    c_seg = sum(c[i] for i in idx) / k
+    g_seg = sum(g[i] for i in idx) / k
+    cand.grade = g_seg
+    cand.cadence = c_seg
+    walking = sum(1 for i in idx if ser.walk[i])
+    cand.walk = walking * 2 > k
+    cand.purity = max(walking, k - walking) / k
+    cand.speed_cv = math.sqrt(sum((v[i] - v_seg) ** 2 for i in idx) / k) / v_seg if v_seg > 0 else 9.9
+    cand.cadence_cv = math.sqrt(sum((c[i] - c_seg) ** 2 for i in idx) / k) / c_seg if c_seg > 0 else 9.9
+    third = max(1, k // 3)
+    cand.ramp = (sum(v[i] for i in idx[-third:]) - sum(v[i] for i in idx[:third])) / third / v_seg
+    # A stop, a walk or a recording gap just before: a restart, where the device's speed lags the cadence.
+    stopped = 0.0
+    for i in range(max(bisect_left(t, t[first] - STOP_BEFORE_S), 1), first + 2):
+        dt = t[i] - t[i - 1]
+        if not ser.usable[i] or ser.walk[i] is not cand.walk or dt > MERGE_GAP_S:
+            stopped += dt
+    cand.after_stop = stopped >= STOP_MIN_S
+    cand.duration_s = sum(t[i] - t[i - 1] for i in range(first + 1, last + 1) if ser.moving[i])
+    if ser.distance is not None:
+        cand.distance_m = max(0.0, ser.distance[last] - ser.distance[first])
+    else:
+        cand.distance_m = sum(ser.v_raw[i] * (t[i] - t[i - 1]) for i in range(first + 1, last + 1))
+
+    # The forward running around it, before and after.
+    ta, tb = t[first], t[last]
+    kv, kl = model.grade_speed, model.grade_step
+    sides = [
+        _side(ser, bisect_left(t, ta - SIDE_S), bisect_right(t, ta - SIDE_GAP_S), cand.walk, taken),
+        _side(ser, bisect_left(t, tb + SIDE_GAP_S), bisect_right(t, tb + SIDE_S), cand.walk, taken),
+    ]
+    found = [s for s in sides if s is not None]
+    cand.sides = len(found)
+    step_seg = v_seg / c_seg
+    if found:
+        speed_ratios = [v_seg / f.speed / math.exp(kv * (g_seg - f.grade)) for f in found]
+        cadence_ratios = [c_seg / f.cadence for f in found]
+        step_ratios = [step_seg / (f.speed / f.cadence) / math.exp(kl * (g_seg - f.grade)) for f in found]
+        # Conservative: the effort must stand out against each side.
+        cand.speed_ratio, cand.cadence_ratio, cand.step_ratio = (
+            max(speed_ratios), min(cadence_ratios), max(step_ratios),
+        )  # fmt: skip
+        cand.forward_speed_cv = max(f.speed_cv for f in found)
+        cand.forward_cadence_cv = max(f.cadence_cv for f in found)
+    else:
+        ref_speed = refs.walk_speed if cand.walk else refs.run_speed
+        ref_cadence = refs.walk_cadence if cand.walk else refs.run_cadence
+        present = [i for i in idx if ref_speed[i] > 0]
+        if present:
+            rv = sum(ref_speed[i] for i in present) / len(present)
+            rc = sum(ref_cadence[i] for i in present) / len(present)
+            cand.speed_ratio = v_seg / rv / math.exp(kv * g_seg)
+            cand.cadence_ratio = c_seg / rc
+            cand.step_ratio = step_seg / (rv / rc) / math.exp(kl * g_seg)
+        elif cand.walk:
+            cand.speed_ratio = cand.step_ratio = step_seg * 30.0 / _walk_prior_step(v_seg)
+        else:
+            return None
+    # Against the athlete's own forward step at the same speed; at walking pace, the forward-walk prior.
+    cand.prior_ratio = step_seg * 30.0 / _walk_prior_step(v_seg) if cand.walk else 0.0
+    cand.matched_ratio = cand.prior_ratio if cand.walk else step_seg * 30.0 / model.step(v_seg)
+
+    # How many of its own samples say the same (a GPS wobble says it for a few).
+    ref_step = step_seg / cand.step_ratio if cand.step_ratio > 0 else step_seg
+    below = sum(1 for i in idx if v[i] / c[i] / ref_step < TAGGED.leave_step)
+    cand.consistency = below / k
+
+    # Heart rate: the second half of the segment against its start. A recovery jog lets it fall.
+    if ser.hr is not None:
+        hr = ser.hr
+        before = [
+            hr[i]
+            for i in range(bisect_left(t, ta - HR_START_S), bisect_right(t, ta + HR_START_S))
+            if hr[i] > 0
+        ]
+        late = [hr[i] for i in range(bisect_left(t, (ta + tb) / 2.0), last + 1) if hr[i] > 0]
+        if len(before) >= 3 and len(late) >= 3:
+            cand.hr_change = sum(late) / len(late) - sum(before) / len(before)
+
+    # GPS catch-up after a stretch where the position lagged: a jump above the forward speed.
+    after = range(last + 1, bisect_right(t, tb + GPS_AFTER_S))
+    forward_speed = max((f.speed for f in found), default=v_seg / max(cand.speed_ratio, 1e-6))
+    cand.gps_suspect = any(ser.v_raw[i] > GPS_JUMP_FACTOR * forward_speed for i in after)
+
+    t0 = t[0]
+    for a, b, pattern in laps:
+        if not pattern:
+            continue
+        inter = min(b, tb - t0) - max(a, ta - t0)
+        union = max(b, tb - t0) - min(a, ta - t0)
+        if union > 0 and inter / union >= 0.5:
+            cand.lap_support = True
+    cand.confidence = _confidence(cand, tagged)
+    return cand
+
+
+def _confidence(cand: _Candidate, tagged: bool) -> float:
+    """Hand-set weights (no labelled backward recordings exist to fit them): how far the step falls short,
+    how clearly cadence holds, duration, consistency, then heart rate, laps, GPS and grade."""
+    depth = _clamp((0.88 - cand.step_ratio) / 0.25)
+    cadence = _clamp((cand.cadence_ratio - 0.92) / 0.12)
+    matched = _clamp((1.0 - cand.matched_ratio) / 0.12)
+    duration = _clamp((cand.duration_s - 20.0) / 70.0)
+    consistency = _clamp((cand.consistency - 0.5) / 0.4)
+    conf = 0.3 + 0.2 * depth + 0.1 * cadence + 0.1 * matched + 0.1 * duration + 0.1 * consistency
+    if cand.hr_change is not None:
+        if cand.hr_change >= -2.0:
+            conf += 0.07  # heart rate holds while speed falls: backward costs more per metre
+        elif cand.hr_change <= -6.0:
+            conf -= 0.25  # falls with the speed: a recovery jog
+    if cand.lap_support:
+        conf += 0.08
+    if cand.sides < 2:
+        conf -= 0.05
+    if cand.gps_suspect or cand.after_stop:
+        conf -= 0.2
+    if _unsteady(cand) or abs(cand.ramp) > MAX_RAMP:
+        conf -= 0.1
+    if abs(cand.grade) > 3.0:
+        conf -= 0.1
+    if tagged:
+        conf += 0.1
+    return round(_clamp(conf, 0.05, STREAM_CONFIDENCE_MAX), 2)
+
+
+def _unsteady(cand: _Candidate) -> bool:
+    speed_limit = max(MAX_SPEED_CV, CV_FACTOR * cand.forward_speed_cv)
+    cadence_limit = max(MAX_CADENCE_CV, CV_FACTOR * cand.forward_cadence_cv)
+    return cand.speed_cv > speed_limit or cand.cadence_cv > cadence_limit
+
+
+def _passes(cand: _Candidate, p: _Profile) -> bool:
+    if cand.duration_s < p.min_duration_s or cand.distance_m < p.min_distance_m:
+        return False
+    if cand.step_ratio > p.max_step or cand.speed_ratio > p.max_speed or cand.cadence_ratio < p.min_cadence:
+        return False
+    if cand.matched_ratio > p.max_matched:
+        return False
+    if cand.consistency < p.min_consistency or abs(cand.grade) > p.max_abs_grade:
+        return False
+    if p.both_sides and cand.sides < 2:
+        return False
+    if cand.walk and cand.prior_ratio > p.max_walk_prior:
+        return False
+    if p.min_hr_change is not None:
+        if cand.hr_change is None:
+            if cand.cadence_ratio < p.no_hr_min_cadence or cand.step_ratio > p.no_hr_max_step:
+                return False
+        elif cand.hr_change < p.min_hr_change:
+            return False
+    if p.reject_restart and cand.after_stop and cand.ramp > MAX_RAMP:
+        return False
+    if p.reject_gps_suspect and (
+        cand.gps_suspect
+        or _unsteady(cand)
+        or cand.purity < MIN_GAIT_PURITY
+        or abs(cand.ramp) > MAX_RAMP
+        or cand.after_stop
+    ):
+        return False
+    return cand.confidence >= p.min_confidence
+
+
+def _stream_candidates(activity: Activity, ser: _Series, p: _Profile, tagged: bool) -> list[_Candidate]:
+    run, walk = _block_references(ser)
+    run_speed, run_cadence = _per_sample(ser, run)
+    walk_speed, walk_cadence = _per_sample(ser, walk)
+    refs = _Refs(run_speed, run_cadence, walk_speed, walk_cadence)
+    model = _fit_model(ser, run_speed, run_cadence)
+    raw = _segments(ser, refs, model, p)
+    if not raw:
+        return []
+    if p.max_abs_grade <= 3.0 and not ser.has_grade:
+        return []  # untagged without a grade stream: a climb cannot be ruled out
+    laps = _lap_spans(activity, ser)
+    spans = []
+    for a, b in raw:
+        first, last = _refine(ser, max(a - 1, 0), b)
+        spans.append(_snap(ser, first, last, laps))
+    taken = [False] * ser.n
+    for first, last in spans:
+        taken[first + 1 : last + 1] = [True] * (last - first)
+    out = []
+    for first, last in spans:
+        cand = _evaluate(ser, model, first, last, taken, laps, refs, tagged)
+        if cand is not None and _passes(cand, p):
+            out.append(cand)
+    return out
+
+
+def _stream_effort(
+    ser: _Series, streams: Streams, cand: _Candidate, source: str, gait: Gait | None
+) -> Effort:
+    t0 = ser.t[0]
+    steps = _stream_steps(streams, cand.first, cand.last)
+    return Effort(
+        start_s=ser.t[cand.first] - t0,
+        end_s=ser.t[cand.last] - t0,
+        distance_m=round(cand.distance_m, 1),
+        duration_s=cand.duration_s,
+        steps=steps,
+        confidence=cand.confidence,
+        source=source,  # type: ignore[arg-type]
+        gait=gait or _gait_by_pace(cand.distance_m, cand.duration_s, steps, cand.cadence),
+    )
+
+
+def _streams_allowed(activity: Activity) -> bool:
+    return not activity.trainer and not activity.manual and activity.sport_type not in _NO_STREAM_SPORTS
+
+
+def detect_efforts(activity: Activity, streams: Streams | None, mode: Mode = "auto") -> list[Effort]:
+    """Backward efforts, from the strongest evidence available.
+
+    Lap names first; then, for a tagged activity, the segments its streams show (the best N when the words
+    give a count), else the whole activity; in mode "auto" an untagged activity gets only very clear stream
+    segments. The caller strips any Backstride note from the description first, so our own words never
+    count.
     """
     if not activity.is_foot_sport:
         return []
@@ -339,7 +1322,23 @@ def detect_efforts(activity: Activity, streams: Streams | None) -> list[Effort]:
         if lap_tag is not None:
             efforts.append(_lap_effort(lap, start_s, streams, lap_tag, activity_tag))
         start_s += lap.elapsed_time_s
-    if not efforts and activity_tag is not None:
-        efforts.append(_whole_effort(activity, streams, activity_tag))
+    if efforts or (activity_tag is None and mode != "auto"):
+        return [effort for effort in efforts if effort.duration_s > 0]
+    ser = _prepare(streams) if _streams_allowed(activity) else None
+    if activity_tag is not None:
+        if ser is not None:
+            assert streams is not None
+            expected = expected_efforts(activity)
+            found = _stream_candidates(activity, ser, COUNTED if expected else TAGGED, tagged=True)
+            if expected:
+                found = sorted(found, key=lambda c: -c.confidence)[:expected]
+            found.sort(key=lambda c: c.first)
+            efforts = [_stream_effort(ser, streams, c, "tag", activity_tag.gait) for c in found]
+        if not efforts:
+            efforts = [_whole_effort(activity, streams, activity_tag)]
+    elif ser is not None:
+        assert streams is not None
+        found = _stream_candidates(activity, ser, AUTO, tagged=False)
+        efforts = [_stream_effort(ser, streams, c, "stream", None) for c in found]
     # A lap or activity without time cannot be priced or counted.
     return [effort for effort in efforts if effort.duration_s > 0]

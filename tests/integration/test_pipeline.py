@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -10,6 +11,7 @@ from sqlalchemy import update
 
 from plugin.analysis.notes import NOTE_END, NOTE_START
 from plugin.pipeline import MAX_ATTEMPTS
+from plugin.sandbox.state import SEED_FILE
 from plugin.store import utcnow
 from plugin.store.models import Athlete, InboxEvent
 from tests.conftest import ATHLETE_ID, event, run_queue
@@ -113,6 +115,40 @@ def test_manual_tagged_session_fetches_no_streams(client, services, strava, conn
     assert strava.calls_to("GET", "/streams") == []
     assert count_notes(strava.description(505)) == 1
     assert "15:00" in strava.description(505)
+
+
+def add_seed_activity(strava, activity_id: int, key: str, **changes) -> None:
+    """A sandbox seed activity (a real recording, maybe with spliced backward intervals), laps unnamed."""
+    seed = next(a for a in json.loads(SEED_FILE.read_text())["activities"] if a["key"] == key)
+    activity = {**seed["activity"], **changes, "id": activity_id, "athlete": {"id": ATHLETE_ID}}
+    activity["laps"] = [{**lap, "name": f"Lap {lap['lap_index']}"} for lap in activity["laps"]]
+    strava.activities[activity_id] = activity
+    strava.streams[activity_id] = {name: {"data": data} for name, data in seed["streams"].items()}
+
+
+def test_untagged_run_with_short_step_laps_is_found_from_its_streams(client, services, strava, connected):
+    add_seed_activity(strava, 506, "retro-intervals", name="Tempo run", description="Felt strong.")
+    deliver(client, services, event(506))
+    description = strava.description(506)
+    assert description.startswith("Felt strong.\n\n")
+    assert "3 backward efforts" in description
+    assert [m for m, _ in strava.calls] == ["GET", "GET", "PUT"]
+
+
+def test_tag_only_setting_leaves_an_untagged_run_alone_after_one_call(client, services, strava, connected):
+    with services.store.session() as session:
+        session.execute(update(Athlete).values(settings={"detection": "tagged"}))
+    add_seed_activity(strava, 507, "retro-intervals", name="Tempo run", description="Felt strong.")
+    deliver(client, services, event(507))
+    assert strava.description(507) == "Felt strong."
+    assert len(strava.calls) == 1
+
+
+def test_a_forward_run_is_left_alone(client, services, strava, connected):
+    add_seed_activity(strava, 508, "easy-run")
+    deliver(client, services, event(508))
+    assert not strava.description(508)
+    assert strava.calls_to("PUT") == []
 
 
 # --- re-processing: one note, replaced in place ----------------------------------------------------------

@@ -1,11 +1,26 @@
-"""Tags, lap labels and the first-version effort detector (plugin/analysis/detect.py)."""
+"""Tags, lap labels, and the effort detector from laps, tags and streams (plugin/analysis/detect.py)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import math
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from plugin.analysis.detect import TagMatch, detect_efforts, find_tag, lap_is_backward, wants_streams
-from plugin.domain import Activity, Lap, Streams
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plugin.analysis.detect import (
+    TagMatch,
+    detect_efforts,
+    expected_efforts,
+    find_tag,
+    lap_is_backward,
+    wants_streams,
+)
+from plugin.domain import Activity, Effort, Lap, Streams
 
 
 def activity(**overrides: object) -> Activity:
@@ -285,9 +300,10 @@ def test_wants_streams(overrides: dict[str, object], expected: bool) -> None:
     assert wants_streams(activity(**overrides)) is expected
 
 
-def test_wants_streams_ignores_untagged_activity_with_backward_laps() -> None:
-    # First version: only a tag on the activity buys a stream call.
-    assert wants_streams(activity(laps=(lap(0, "Retro", 300.0),))) is False
+def test_wants_streams_for_a_lap_named_backward() -> None:
+    # A lap name is the athlete's own tag (it was not in the first version): the streams count its steps.
+    assert wants_streams(activity(laps=(lap(0, "Retro", 300.0),))) is True
+    assert wants_streams(activity(laps=(lap(0, "Retro", 300.0),)), "tagged") is True
 
 
 # --- detect_efforts ---
@@ -446,3 +462,498 @@ def test_lap_phrase_gait_wins_over_activity_tag() -> None:
     laps = (lap(0, "backwards walk", 300.0, distance=900.0),)
     [effort] = detect_efforts(activity(name="#retrorun", laps=laps), None)
     assert effort.gait == "walk"
+
+
+# --- stream detection: synthetic recordings ---
+#
+# A forward run at 3.0-3.4 m/s and 82-86 steps per leg per minute, heart rate 150-160, 1 Hz; pieces of it
+# replaced by backward efforts (speed x0.55-0.75 and cadence x1.0-1.1 of the forward level, heart rate
+# holding) or by the things that must not become efforts.
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: int  # seconds from the start
+    duration: int
+    speed: float = 1.0  # factor of the forward speed...
+    cadence: float = 1.0  # ...and cadence at that moment
+    abs_speed: float | None = None  # or absolute values
+    abs_cadence: float | None = None
+    hr: str = "hold"  # "hold" (creeps up), "fall" (recovery), "rise" (climb)
+    grade: float = 0.0
+    moving: bool = True
+
+
+def recording(
+    minutes: int = 40,
+    pieces: tuple[Piece, ...] = (),
+    *,
+    seed: int = 7,
+    speed: tuple[float, float] = (3.0, 3.4),
+    cadence: tuple[float, float] = (82.0, 86.0),
+    heart_rate: bool = True,
+    grade: bool = True,
+    spikes: bool = False,
+    name: str = "Morning Run",
+    sport: str = "Run",
+    trainer: bool = False,
+) -> tuple[Activity, Streams]:
+    rnd = random.Random(seed)
+    n = minutes * 60 + 1
+    mid_v, half_v = sum(speed) / 2, (speed[1] - speed[0]) / 2
+    mid_c, half_c = sum(cadence) / 2, (cadence[1] - cadence[0]) / 2
+    t, d, v, c, h, g, moving = [], [], [], [], [], [], []
+    dist, heart = 0.0, 155.0
+    for i in range(n):
+        fv = mid_v + half_v * math.sin(i / 420.0) + rnd.gauss(0.0, 0.06)
+        fc = mid_c + half_c * math.sin(i / 333.0 + 1.0) + rnd.gauss(0.0, 0.8)
+        sv, sc, sg, mv, hr_mode = fv, fc, 0.0, True, None
+        for p in pieces:
+            if p.start <= i < p.start + p.duration:
+                sv = fv * p.speed if p.abs_speed is None else p.abs_speed + rnd.gauss(0.0, 0.04)
+                sc = fc * p.cadence if p.abs_cadence is None else p.abs_cadence + rnd.gauss(0.0, 0.8)
+                sg, mv, hr_mode = p.grade, p.moving, p.hr
+                if not p.moving:
+                    sv = sc = 0.0
+        if hr_mode == "fall":
+            heart += (128.0 - heart) / 30.0
+        elif hr_mode == "rise":
+            heart += (175.0 - heart) / 40.0
+        elif hr_mode == "hold":
+            heart += 0.04
+        else:
+            heart += (155.0 + 5.0 * math.sin(i / 600.0) - heart) / 40.0
+        if spikes and i % 137 == 50:
+            sv = 9.0 + 3.0 * rnd.random()  # GPS jumps
+        dist += sv
+        t.append(float(i))
+        d.append(round(dist, 1))
+        v.append(round(max(sv, 0.0), 2))
+        c.append(float(round(max(sc, 0.0))))
+        h.append(float(round(heart)))
+        g.append(sg)
+        moving.append(mv and sv > 0.3)
+    if spikes:  # and drop-outs: speed collapses for a few seconds while the feet go on
+        for k in range(300, n - 300, 173):
+            v[k : k + 6] = [0.6] * 6
+    streams = Streams(
+        time=tuple(t),
+        distance=tuple(d),
+        velocity_smooth=tuple(v),
+        cadence=tuple(c),
+        heartrate=tuple(h) if heart_rate else None,
+        grade_smooth=tuple(g) if grade else None,
+        moving=tuple(moving),
+    )
+    act = activity(
+        name=name,
+        sport_type=sport,
+        distance_m=dist,
+        moving_time_s=n - 1.0,
+        elapsed_time_s=n - 1.0,
+        trainer=trainer,
+    )
+    return act, streams
+
+
+def iou(effort: Effort, start: float, end: float) -> float:
+    inter = min(effort.end_s, end) - max(effort.start_s, start)
+    union = max(effort.end_s, end) - min(effort.start_s, start)
+    return inter / union if inter > 0 else 0.0
+
+
+def assert_matches(efforts: list[Effort], pieces: tuple[Piece, ...]) -> None:
+    """Each piece found once (IoU >= 0.5), and nothing else."""
+    assert len(efforts) == len(pieces), [(e.start_s, e.end_s) for e in efforts]
+    for effort, piece in zip(efforts, sorted(pieces, key=lambda p: p.start), strict=True):
+        assert iou(effort, piece.start, piece.start + piece.duration) >= 0.5, (effort, piece)
+
+
+CLEAR = (
+    Piece(600, 90, speed=0.6, cadence=1.05),
+    Piece(1300, 150, speed=0.65, cadence=1.0),
+    Piece(2000, 240, speed=0.7, cadence=1.1),
+)
+
+
+def test_auto_mode_finds_each_clear_backward_effort_and_nothing_else() -> None:
+    act, streams = recording(45, CLEAR)
+    efforts = detect_efforts(act, streams)
+    assert_matches(efforts, CLEAR)
+    for effort, piece in zip(efforts, CLEAR, strict=True):
+        assert effort.source == "stream"
+        assert effort.gait == "run"  # cadence above 70 per leg
+        assert 0.75 <= effort.confidence <= 1.0
+        assert effort.duration_s == pytest.approx(piece.duration, abs=3)
+        # Steps are the cadence integral: about 2 x 84 x factor per minute.
+        assert effort.steps == pytest.approx(2 * 84 * piece.cadence * piece.duration / 60, rel=0.05)
+        assert effort.distance_m == pytest.approx(3.2 * piece.speed * piece.duration, rel=0.1)
+
+
+SPEC_CORNERS = [
+    (Piece(700, 60, speed=0.75, cadence=1.0), Piece(1500, 240, speed=0.55, cadence=1.1)),
+    (Piece(700, 240, speed=0.75, cadence=1.1), Piece(1500, 60, speed=0.55, cadence=1.0)),
+    (Piece(500, 120, speed=0.7, cadence=1.0), Piece(1100, 90, speed=0.6, cadence=1.03)),
+]
+
+
+@pytest.mark.parametrize("pieces", SPEC_CORNERS)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_tagged_mode_finds_each_effort_across_the_synthetic_range(
+    pieces: tuple[Piece, ...], seed: int
+) -> None:
+    act, streams = recording(40, pieces, seed=seed, name="Morning Run #retro")
+    efforts = detect_efforts(act, streams, "tagged")
+    assert_matches(efforts, pieces)
+    assert all(e.source == "tag" for e in efforts)
+
+
+def test_confidence_is_higher_when_the_athlete_tagged_it() -> None:
+    act, streams = recording(45, CLEAR)
+    auto = detect_efforts(act, streams)
+    tagged = detect_efforts(replace(act, name="Intervals #retro"), streams, "tagged")
+    assert len(auto) == len(tagged) == 3
+    assert all(t.confidence > a.confidence for a, t in zip(auto, tagged, strict=True))
+
+
+NOT_BACKWARD = {
+    "pauses": dict(pieces=(Piece(600, 90, moving=False), Piece(1500, 60, moving=False))),
+    "walking break": dict(pieces=(Piece(900, 90, abs_speed=1.4, abs_cadence=55.0, hr="fall"),)),
+    "walking break, heart rate holding": dict(pieces=(Piece(900, 90, abs_speed=1.4, abs_cadence=55.0),)),
+    "steep climb": dict(pieces=(Piece(900, 150, speed=0.7, cadence=0.95, hr="rise", grade=12.0),)),
+    "steep climb at unchanged cadence": dict(pieces=(Piece(900, 150, speed=0.7, hr="rise", grade=12.0),)),
+    "recovery jog": dict(pieces=(Piece(900, 180, speed=0.7, cadence=0.95, hr="fall"),)),
+    # A runner who holds cadence whatever the pace: only the falling heart rate tells a recovery jog.
+    "recovery jog at unchanged cadence": dict(pieces=(Piece(900, 180, speed=0.7, hr="fall"),)),
+    "GPS speed spikes and drop-outs": dict(spikes=True),
+    "slow uniform easy running": dict(speed=(1.9, 2.1), cadence=(74.0, 76.0)),
+    "slow first minute (GPS settling)": dict(pieces=(Piece(0, 45, speed=0.5),)),
+    "slow last minute (cooling down)": dict(pieces=(Piece(2370, 31, speed=0.5),)),
+    "forward walk": dict(speed=(1.35, 1.45), cadence=(56.0, 58.0), sport="Walk"),
+    "slower stretch of a forward walk": dict(
+        speed=(1.35, 1.45),
+        cadence=(56.0, 58.0),
+        sport="Walk",
+        pieces=(Piece(900, 150, abs_speed=1.1, abs_cadence=50.0, hr="fall"),),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_BACKWARD))
+def test_forward_look_alikes_give_no_effort_in_auto_mode(case: str) -> None:
+    act, streams = recording(40, **NOT_BACKWARD[case])  # type: ignore[arg-type]
+    assert detect_efforts(act, streams) == []
+
+
+def test_treadmill_streams_are_not_analysed() -> None:
+    act, streams = recording(40, CLEAR, trainer=True)
+    assert detect_efforts(act, streams) == []
+    assert wants_streams(act) is False
+    # Tagged, it is one effort of the whole session (a treadmill has no GPS speed to locate it).
+    [effort] = detect_efforts(replace(act, name="#retro"), streams)
+    assert effort.source == "whole"
+    assert effort.confidence == pytest.approx(0.9)
+
+
+def test_virtual_run_streams_are_not_analysed() -> None:
+    act, streams = recording(40, CLEAR, sport="VirtualRun")
+    assert detect_efforts(act, streams) == []
+
+
+def test_auto_mode_reports_only_very_clear_efforts() -> None:
+    clear, subtle = Piece(600, 120, speed=0.6, cadence=1.05), Piece(1500, 90, speed=0.8, cadence=1.0)
+    act, streams = recording(40, (clear, subtle))
+    assert_matches(detect_efforts(act, streams), (clear,))
+    # Told there are two, the detector takes the best two under a lower threshold.
+    both = detect_efforts(replace(act, name="2 retro intervals"), streams, "tagged")
+    assert_matches(both, (clear, subtle))
+    assert all(e.source == "tag" for e in both)
+
+
+def test_tag_with_count_picks_that_many_and_skips_a_recovery_jog() -> None:
+    intervals = (
+        Piece(600, 90, speed=0.78, cadence=1.0),
+        Piece(1200, 90, speed=0.8, cadence=1.0),
+        Piece(1800, 90, speed=0.78, cadence=1.02),
+    )
+    jog = Piece(2300, 120, speed=0.75, cadence=0.96, hr="fall")
+    act, streams = recording(45, (*intervals, jog))
+    assert len(detect_efforts(act, streams)) < 3  # too subtle for the untagged mode
+    counted = replace(act, name="Track: 3 retro intervals")
+    assert expected_efforts(counted) == 3
+    assert_matches(detect_efforts(counted, streams, "tagged"), intervals)
+
+
+def test_tagged_mode_ignores_an_untagged_activity() -> None:
+    act, streams = recording(45, CLEAR)
+    assert detect_efforts(act, streams, "tagged") == []
+
+
+def test_tagged_run_without_a_distinct_segment_is_one_whole_effort() -> None:
+    act, streams = recording(40, name="Retro run")
+    [effort] = detect_efforts(act, streams, "tagged")
+    assert effort.source == "whole"
+    assert effort.start_s == 0.0
+    assert effort.end_s == 2400.0
+    assert effort.steps == pytest.approx(2 * 84 * 40, rel=0.02)
+
+
+def test_tagged_run_without_cadence_is_one_whole_effort() -> None:
+    act, streams = recording(40, CLEAR, name="#retro")
+    [effort] = detect_efforts(act, replace(streams, cadence=None))
+    assert effort.source == "whole"
+    assert effort.steps is None
+
+
+def test_without_heart_rate_auto_mode_needs_a_higher_cadence() -> None:
+    held, raised = Piece(700, 150, speed=0.65, cadence=1.0), Piece(1500, 150, speed=0.65, cadence=1.08)
+    act, streams = recording(40, (held, raised), heart_rate=False)
+    assert_matches(detect_efforts(act, streams), (raised,))
+    assert_matches(detect_efforts(replace(act, name="#retro"), streams, "tagged"), (held, raised))
+
+
+def test_without_grade_auto_mode_reports_nothing() -> None:
+    # A climb cannot be ruled out, so only the athlete's words count.
+    act, streams = recording(45, CLEAR, grade=False)
+    assert detect_efforts(act, streams) == []
+    assert_matches(detect_efforts(replace(act, name="#retro"), streams, "tagged"), CLEAR)
+
+
+def test_backward_walk_inside_a_forward_walk() -> None:
+    back = Piece(900, 150, abs_speed=0.8, abs_cadence=57.0)  # same cadence, 60% of the speed (Laufer 2005)
+    act, streams = recording(40, (back,), speed=(1.35, 1.45), cadence=(56.0, 58.0), sport="Walk")
+    [effort] = detect_efforts(act, streams)
+    assert iou(effort, 900, 1050) >= 0.5
+    assert effort.gait == "walk"
+
+
+def test_speed_from_distance_when_velocity_is_missing() -> None:
+    act, streams = recording(45, CLEAR)
+    assert_matches(detect_efforts(act, replace(streams, velocity_smooth=None)), CLEAR)
+
+
+@pytest.mark.parametrize(
+    "streams",
+    [
+        Streams(),
+        Streams(time=(0.0, 1.0), cadence=(80.0, 80.0), velocity_smooth=(3.0, 3.0)),
+        Streams(time=tuple(float(i) for i in range(600)), cadence=(80.0,) * 10, velocity_smooth=(3.0,) * 600),
+        Streams(time=tuple(float(i) for i in range(600)), cadence=(0.0,) * 600, velocity_smooth=(3.0,) * 600),
+        Streams(
+            time=tuple(float(i) for i in range(600)), cadence=(None,) * 600, velocity_smooth=(None,) * 600
+        ),  # type: ignore[arg-type]
+        # Time running backward: a damaged recording.
+        Streams(
+            time=tuple(float(600 - i) for i in range(600)),
+            cadence=(84.0,) * 600,
+            velocity_smooth=(3.0,) * 600,
+        ),
+    ],
+)
+def test_unusable_streams_give_no_effort_and_no_error(streams: Streams) -> None:
+    assert detect_efforts(activity(), streams) == []
+    [effort] = detect_efforts(activity(name="#retro"), streams)
+    assert effort.source == "whole"
+
+
+def test_non_foot_sport_streams_give_no_effort() -> None:
+    act, streams = recording(45, CLEAR, sport="Ride")
+    assert detect_efforts(act, streams) == []
+
+
+# --- counts in the athlete's words ---
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("3x200m retro", 3),
+        ("Track: 3 retro intervals", 3),
+        ("#retro 4x1'", 4),
+        ("three backwards reps", 3),
+        ("backwards running 8x200", 8),
+        ("6 x 100 m backward", 6),
+        ("Morning Run #retro", None),
+        ("did the loop 3x backwards", None),  # the route, three times
+        ("3 reverse intervals", None),  # a reversed order
+        ("3x200m", None),
+    ],
+)
+def test_expected_efforts_from_the_words(text: str, count: int | None) -> None:
+    assert expected_efforts(activity(name=text)) == count
+
+
+def test_a_count_phrase_is_a_tag() -> None:
+    assert wants_streams(activity(name="3 retro intervals")) is True
+    assert wants_streams(activity(name="did the loop 3x backwards")) is False
+
+
+# --- wants_streams from laps ---
+
+
+def laps_with(*averages: tuple[float, float | None], seconds: float = 120.0) -> tuple[Lap, ...]:
+    return tuple(
+        lap(k, f"Lap {k + 1}", seconds, distance=speed * seconds, average_speed=speed, average_cadence=cad)
+        for k, (speed, cad) in enumerate(averages)
+    )
+
+
+BACKWARD_LAPS = laps_with((3.3, 84.0), (2.2, 90.0), (3.4, 85.0), (2.3, 89.0), (3.3, 84.0))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mode", "expected"),
+    [
+        ({"laps": BACKWARD_LAPS}, "auto", True),
+        ({"laps": BACKWARD_LAPS}, "tagged", False),  # tagged mode never spends a call on an untagged activity
+        ({"laps": BACKWARD_LAPS, "trainer": True}, "auto", False),
+        ({"laps": BACKWARD_LAPS, "manual": True}, "auto", False),
+        ({"laps": BACKWARD_LAPS, "sport_type": "VirtualRun"}, "auto", False),
+        ({"laps": BACKWARD_LAPS, "sport_type": "Ride"}, "auto", False),
+        ({"laps": laps_with((3.3, 84.0))}, "auto", False),  # one lap: nothing to compare
+        ({"laps": ()}, "auto", False),
+        ({"laps": laps_with((3.3, 84.0), (2.2, None), (3.3, 84.0))}, "auto", False),  # no cadence
+        # Slower with a lower cadence: a recovery jog or a walk.
+        ({"laps": laps_with((3.3, 84.0), (2.2, 78.0), (3.3, 84.0))}, "auto", False),
+        ({"laps": laps_with((3.3, 84.0), (1.4, 55.0), (3.3, 84.0))}, "auto", False),
+        # Only 10% slower: no candidate.
+        ({"laps": laps_with((3.3, 84.0), (3.0, 86.0), (3.3, 84.0))}, "auto", False),
+        # A 20-s lap (a button pressed at a crossing) says nothing.
+        (
+            {
+                "laps": (
+                    *laps_with((3.3, 84.0), (3.3, 85.0)),
+                    lap(2, "Lap 3", 20.0, distance=40.0, average_speed=2.0, average_cadence=86.0),
+                )
+            },
+            "auto",
+            False,
+        ),
+        # 1-km auto-laps average a short effort away: a documented blind spot.
+        ({"laps": laps_with((3.3, 84.0), (3.1, 85.0), (3.3, 84.0), seconds=300.0)}, "auto", False),
+        ({"name": "#retro", "trainer": True}, "auto", False),
+    ],
+)
+def test_wants_streams_from_laps(overrides: dict[str, object], mode: str, expected: bool) -> None:
+    assert wants_streams(activity(**overrides), mode) is expected  # type: ignore[arg-type]
+
+
+# --- the sandbox seed ---
+
+SEED = Path(__file__).resolve().parents[2] / "plugin" / "sandbox" / "seed" / "seed.json"
+
+
+def seed_activity(key: str) -> tuple[Activity, Streams | None]:
+    entry = next(e for e in json.loads(SEED.read_text(encoding="utf-8"))["activities"] if e["key"] == key)
+    a, s = entry["activity"], entry["streams"]
+    laps = tuple(
+        Lap(
+            index=raw["lap_index"],
+            name=raw["name"],
+            elapsed_time_s=raw["elapsed_time"],
+            moving_time_s=raw["moving_time"],
+            distance_m=raw["distance"],
+            start_index=raw.get("start_index"),
+            end_index=raw.get("end_index"),
+            average_speed=raw.get("average_speed"),
+            average_cadence=raw.get("average_cadence"),
+        )
+        for raw in a["laps"]
+    )
+    act = activity(
+        name=a["name"],
+        description=a["description"] or "",
+        sport_type=a["sport_type"],
+        distance_m=a["distance"],
+        moving_time_s=a["moving_time"],
+        elapsed_time_s=a["elapsed_time"],
+        average_cadence=a.get("average_cadence"),
+        trainer=a["trainer"],
+        manual=a["manual"],
+        laps=laps,
+    )
+    streams = None
+    if s is not None:
+        streams = Streams(**{k: tuple(v) for k, v in s.items() if k in Streams.__dataclass_fields__})
+    return act, streams
+
+
+def retro_laps(act: Activity, streams: Streams) -> list[tuple[float, float]]:
+    return [
+        (streams.time[x.start_index or 0], streams.time[x.end_index or 0])
+        for x in act.laps
+        if x.name.startswith("Retro")
+    ]
+
+
+def test_seed_retro_intervals_gives_its_three_retro_laps() -> None:
+    act, streams = seed_activity("retro-intervals")
+    assert streams is not None
+    efforts = detect_efforts(act, streams)
+    assert [(e.start_s, e.end_s) for e in efforts] == retro_laps(act, streams)
+    assert all(e.source == "lap" and e.gait == "run" for e in efforts)
+    assert wants_streams(act) is True
+
+
+def test_seed_retro_intervals_found_from_streams_alone() -> None:
+    # Lap names and the tag removed: the untagged auto mode still finds the three intervals.
+    act, streams = seed_activity("retro-intervals")
+    assert streams is not None
+    plain = replace(
+        act, name="Tempo", description="", laps=tuple(replace(x, name=f"Lap {x.index}") for x in act.laps)
+    )
+    efforts = detect_efforts(plain, streams)
+    assert len(efforts) == 3
+    for effort, (start, end) in zip(efforts, retro_laps(act, streams), strict=True):
+        assert iou(effort, start, end) >= 0.5
+        assert effort.source == "stream"
+    assert wants_streams(plain) is True  # its laps show the pattern
+    # Without laps at all (no lap data): found as well, but no stream call would be spent on it.
+    assert len(detect_efforts(replace(plain, laps=()), streams)) == 3
+    assert wants_streams(replace(plain, laps=())) is False
+
+
+def test_seed_easy_run_gives_nothing_in_auto_mode() -> None:
+    act, streams = seed_activity("easy-run")
+    assert detect_efforts(act, streams) == []
+    assert wants_streams(act) is False
+
+
+def test_seed_retro_walk_is_one_whole_effort() -> None:
+    act, streams = seed_activity("retro-walk")
+    [effort] = detect_efforts(act, streams)
+    assert effort.source == "whole"
+    assert effort.gait == "walk"
+
+
+# --- robustness: whatever a host or a file sends, detection answers and does not raise ---
+
+_value = st.one_of(st.none(), st.floats(min_value=-5.0, max_value=300.0, allow_nan=False))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(min_value=0, max_value=400),
+    step=st.sampled_from([1.0, 2.0, 5.0]),
+    values=st.lists(_value, min_size=0, max_size=400),
+    tagged=st.booleans(),
+)
+def test_detection_never_raises_on_odd_streams(
+    n: int, step: float, values: list[float | None], tagged: bool
+) -> None:
+    def column(offset: int) -> tuple[float | None, ...]:
+        return tuple(values[(i + offset) % len(values)] for i in range(n)) if values else ()
+
+    streams = Streams(
+        time=tuple(i * step for i in range(n)),
+        distance=tuple(i * 3.0 * step for i in range(n)),
+        velocity_smooth=column(0),  # type: ignore[arg-type]
+        cadence=column(7),  # type: ignore[arg-type]
+        heartrate=column(13),  # type: ignore[arg-type]
+        grade_smooth=column(29),  # type: ignore[arg-type]
+        moving=tuple(bool(i % 9) for i in range(n)),
+    )
+    act = activity(name="#retro" if tagged else "Morning Run", laps=laps_with((3.3, 84.0), (2.2, 90.0)))
+    for mode in ("auto", "tagged"):
+        efforts = detect_efforts(act, streams, mode)  # type: ignore[arg-type]
+        assert all(0.0 <= e.confidence <= 1.0 and e.end_s >= e.start_s for e in efforts)

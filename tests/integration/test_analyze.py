@@ -1,0 +1,146 @@
+"""`backstride analyze FILE`: what a runner sees for their own files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin.analysis.notes import NOTE_START
+from plugin.cli import main
+from plugin.sandbox.state import SEED_FILE
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+FORWARD_RUN = DATA / "realruns" / "fitparse_activity-small-fenix2-run.fit"
+EFFORT_KEYS = {"start_s", "end_s", "distance_m", "duration_s", "steps", "confidence", "source"}
+
+
+def seed_as_streams_json(key: str, tmp_path: Path, **activity_changes) -> Path:
+    """A seed activity as `{"activity": DetailedActivity, "streams": key_by_type}`, as DESIGN.md allows."""
+    seed = next(a for a in json.loads(SEED_FILE.read_text())["activities"] if a["key"] == key)
+    activity = {"id": 123, **seed["activity"], **activity_changes}
+    streams = {
+        name: {"data": values, "series_type": "time", "resolution": "high", "original_size": len(values)}
+        for name, values in (seed["streams"] or {}).items()
+    }
+    path = tmp_path / f"{key}.json"
+    path.write_text(json.dumps({"activity": activity, "streams": streams}))
+    return path
+
+
+def analyze(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["analyze", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_forward_run_has_no_backward_effort(capsys):
+    code, out, _ = analyze(capsys, str(FORWARD_RUN))
+    assert code == 0
+    assert "No backward effort found." in out
+    assert NOTE_START not in out
+
+
+def test_forward_run_json(capsys):
+    code, out, _ = analyze(capsys, str(FORWARD_RUN), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"activity", "efforts", "energy", "knee", "note"}
+    assert result["efforts"] == []
+    assert result["energy"] == {"kcal": 0.0, "kcal_low": 0.0, "kcal_high": 0.0, "kcal_if_forward": 0.0}
+    assert result["note"] == ""
+    assert result["activity"]["sport_type"] == "Run"
+    assert result["activity"]["distance_m"] > 8000
+
+
+def test_retro_intervals_give_three_efforts_with_the_note_and_table(capsys, tmp_path):
+    path = seed_as_streams_json("retro-intervals", tmp_path)
+    code, out, _ = analyze(capsys, str(path))
+    assert code == 0
+    assert out.count(NOTE_START) == 1
+    assert "3 backward efforts" in out
+    table = [line for line in out.splitlines() if line.strip()[:2].strip().isdigit()]
+    assert len(table) == 3
+
+
+def test_retro_intervals_json_matches_the_design(capsys, tmp_path):
+    path = seed_as_streams_json("retro-intervals", tmp_path)
+    code, out, _ = analyze(capsys, str(path), "--json", "--weight", "61")
+    result = json.loads(out)
+    assert code == 0
+    assert len(result["efforts"]) == 3
+    for effort in result["efforts"]:
+        assert set(effort) == EFFORT_KEYS
+        assert 150 <= effort["distance_m"] <= 250
+        assert 0 < effort["confidence"] <= 1
+    energy = result["energy"]
+    assert energy["kcal_low"] <= energy["kcal"] <= energy["kcal_high"]
+    assert energy["kcal"] > energy["kcal_if_forward"] > 0
+    assert result["knee"]["pfj_per_step_change"] < 0
+    assert result["knee"]["steps"] > 0
+    assert "assuming" not in result["note"]  # the weight was given
+
+
+def test_weight_and_units_change_the_note(capsys, tmp_path):
+    path = seed_as_streams_json("retro-intervals", tmp_path)
+    _, light, _ = analyze(capsys, str(path), "--json", "--weight", "50")
+    _, heavy, _ = analyze(capsys, str(path), "--json", "--weight", "90")
+    assert json.loads(heavy)["energy"]["kcal"] > json.loads(light)["energy"]["kcal"]
+    _, default, _ = analyze(capsys, str(path))
+    assert "assuming 70 kg" in default
+    _, imperial, _ = analyze(capsys, str(path), "--units", "imperial")
+    assert " mi " in imperial and "per mile" in imperial
+
+
+def test_our_own_note_in_a_file_is_not_a_tag(capsys, tmp_path):
+    path = seed_as_streams_json("easy-run", tmp_path, description=f"{NOTE_START}: backward run\n— Backstride")
+    code, out, _ = analyze(capsys, str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["efforts"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty"), (b"\x00\x01garbage" * 10, ""), (b"<gpx><trk></trk></gpx>", "")],
+)
+def test_unreadable_file_is_one_line_naming_it_exit_2(capsys, tmp_path, content, reason):
+    path = tmp_path / "broken-upload.gpx"
+    path.write_bytes(content)
+    code, out, err = analyze(capsys, str(path))
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert "broken-upload.gpx" in lines[0]
+    assert reason in lines[0].lower()
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = analyze(capsys, str(tmp_path / "nope.fit"))
+    assert code == 2
+    assert "nope.fit" in err
+
+
+def test_bad_weight_is_refused(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["analyze", str(FORWARD_RUN), "--weight", "heavy"])
+    assert stopped.value.code == 2
+    assert "kilograms" in capsys.readouterr().err
+
+
+def test_no_traceback_from_the_installed_command(tmp_path):
+    path = tmp_path / "cut.fit"
+    path.write_bytes(FORWARD_RUN.read_bytes()[:10])
+    result = subprocess.run(
+        [sys.executable, "-m", "plugin.cli", "analyze", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "cut.fit" in result.stderr
