@@ -17,9 +17,6 @@ Deterministic: one random.Random(seed) drives every choice. No timing here (see 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import sys
 import time
@@ -30,13 +27,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import describe  # noqa: E402
+
 from plugin.analysis.detect import detect_efforts, find_tag  # noqa: E402
-from plugin.domain import Activity, Effort, Lap, Streams  # noqa: E402
+from plugin.domain import Activity, Effort, Streams  # noqa: E402
 from plugin.files import ActivityFileError, read_activity_file  # noqa: E402
+from plugin.hosts.strava.schemas import STREAM_KEYS  # noqa: E402
+from plugin.sandbox.seed import load_seed_activity  # noqa: E402
 
 REALRUNS = Path(__file__).resolve().parents[2] / "shared" / "realruns"
 TEST_FILES = ROOT / "tests" / "data" / "files"
-SEED = ROOT / "plugin" / "sandbox" / "seed" / "seed.json"
 
 SPEED_FACTOR = (0.55, 0.75)
 CADENCE_FACTOR = (1.0, 1.1)
@@ -62,45 +62,6 @@ def load_recording(path: Path) -> tuple[Activity, Streams | None, str]:
     return loaded.activity, loaded.streams, f"plugin.files ({loaded.format})"
 
 
-def seed_activity(key: str) -> tuple[Activity, Streams | None]:
-    """One activity of the sandbox seed as the webhook path would build it."""
-    entry = next(e for e in json.loads(SEED.read_text(encoding="utf-8"))["activities"] if e["key"] == key)
-    a, s = entry["activity"], entry["streams"]
-    laps = tuple(
-        Lap(
-            index=lap["lap_index"],
-            name=lap["name"],
-            elapsed_time_s=lap["elapsed_time"],
-            moving_time_s=lap["moving_time"],
-            distance_m=lap["distance"],
-            start_index=lap.get("start_index"),
-            end_index=lap.get("end_index"),
-            average_speed=lap.get("average_speed"),
-            average_cadence=lap.get("average_cadence"),
-        )
-        for lap in a["laps"]
-    )
-    activity = Activity(
-        id=1,
-        athlete_id=1,
-        name=a["name"],
-        description=a["description"] or "",
-        sport_type=a["sport_type"],
-        distance_m=a["distance"],
-        moving_time_s=a["moving_time"],
-        elapsed_time_s=a["elapsed_time"],
-        average_speed=a.get("average_speed"),
-        average_cadence=a.get("average_cadence"),
-        trainer=a["trainer"],
-        manual=a["manual"],
-        laps=laps,
-    )
-    streams = None
-    if s is not None:
-        streams = Streams(**{k: tuple(v) for k, v in s.items() if k in Streams.__dataclass_fields__})
-    return activity, streams
-
-
 # --- splicing -----------------------------------------------------------------------------------------------
 
 
@@ -123,15 +84,8 @@ def splice(streams: Streams, specs: Sequence[Spec]) -> tuple[Streams, list[tuple
     n = len(streams.time)
     cols = {
         name: _column(streams, name, n)
-        for name in (
-            "time",
-            "distance",
-            "velocity_smooth",
-            "cadence",
-            "heartrate",
-            "grade_smooth",
-            "altitude",
-        )
+        for name in STREAM_KEYS
+        if name != "moving"  # booleans, spliced on their own below
     }
     moving = list(streams.moving) if streams.moving is not None else [True] * n
     time_s, dist, speed, cad = cols["time"], cols["distance"], cols["velocity_smooth"], cols["cadence"]
@@ -280,17 +234,6 @@ class Score:
         )
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8, help="spliced activities per forward run")
@@ -298,8 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"python {platform.python_version()} ({platform.python_implementation()})")
+    print(describe())
     print("command: python benchmarks/" + Path(__file__).name + " " + " ".join(argv or sys.argv[1:]))
     print()
 
@@ -324,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ActivityFileError:
             continue  # the fixtures that exist to be unreadable
         recordings.append((f"tests/data/files/{path.name}", activity, streams, reader))
-    easy, easy_streams = seed_activity("easy-run")
+    easy, easy_streams = load_seed_activity("easy-run")
     recordings.append(("seed.json easy-run", easy, easy_streams, "seed.json"))
     for name, activity, streams, _reader in recordings:
         efforts = detect_efforts(activity, streams, "auto")

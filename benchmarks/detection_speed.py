@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -25,6 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine import describe  # noqa: E402
 
 from plugin.analysis.detect import detect_efforts  # noqa: E402
 from plugin.domain import Activity, Streams  # noqa: E402
@@ -89,23 +89,11 @@ def timed_ms(activity: Activity, streams: Streams, mode: str, repeats: int) -> t
     return statistics.median(times), min(times), found
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=11, help="runs per size and mode")
     args = parser.parse_args(argv)
-    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"python {platform.python_version()} ({platform.python_implementation()})")
+    print(describe())
     print("command: python benchmarks/" + Path(__file__).name + " " + " ".join(argv or sys.argv[1:]))
     print(f"{args.repeats} runs per row\n")
     print(

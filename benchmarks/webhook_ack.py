@@ -11,14 +11,13 @@ the host, so each costs one host call), as it would in production.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from machine import describe
 
 from plugin.sandbox.stack import Stack
 from plugin.sandbox.state import SandboxConfig
@@ -67,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(describe())
     with Stack(SandboxConfig(seed=False)) as stack:
         stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench"})
         # This measures the acknowledgement, not the rate budget: give the host room for every event.

@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-SEED_FILE = Path(__file__).with_name("seed") / "seed.json"
+from plugin.sandbox.seed import SEED_FILE
 
 ALL_SCOPES = (
     "read",

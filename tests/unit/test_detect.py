@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +19,7 @@ from plugin.analysis.detect import (
     wants_streams,
 )
 from plugin.domain import Activity, Effort, Lap, Streams
+from plugin.sandbox.seed import load_seed_activity
 
 
 def activity(**overrides: object) -> Activity:
@@ -840,43 +839,6 @@ def test_wants_streams_from_laps(overrides: dict[str, object], mode: str, expect
 
 # --- the sandbox seed ---
 
-SEED = Path(__file__).resolve().parents[2] / "plugin" / "sandbox" / "seed" / "seed.json"
-
-
-def seed_activity(key: str) -> tuple[Activity, Streams | None]:
-    entry = next(e for e in json.loads(SEED.read_text(encoding="utf-8"))["activities"] if e["key"] == key)
-    a, s = entry["activity"], entry["streams"]
-    laps = tuple(
-        Lap(
-            index=raw["lap_index"],
-            name=raw["name"],
-            elapsed_time_s=raw["elapsed_time"],
-            moving_time_s=raw["moving_time"],
-            distance_m=raw["distance"],
-            start_index=raw.get("start_index"),
-            end_index=raw.get("end_index"),
-            average_speed=raw.get("average_speed"),
-            average_cadence=raw.get("average_cadence"),
-        )
-        for raw in a["laps"]
-    )
-    act = activity(
-        name=a["name"],
-        description=a["description"] or "",
-        sport_type=a["sport_type"],
-        distance_m=a["distance"],
-        moving_time_s=a["moving_time"],
-        elapsed_time_s=a["elapsed_time"],
-        average_cadence=a.get("average_cadence"),
-        trainer=a["trainer"],
-        manual=a["manual"],
-        laps=laps,
-    )
-    streams = None
-    if s is not None:
-        streams = Streams(**{k: tuple(v) for k, v in s.items() if k in Streams.__dataclass_fields__})
-    return act, streams
-
 
 def retro_laps(act: Activity, streams: Streams) -> list[tuple[float, float]]:
     return [
@@ -887,7 +849,7 @@ def retro_laps(act: Activity, streams: Streams) -> list[tuple[float, float]]:
 
 
 def test_seed_retro_intervals_gives_its_three_retro_laps() -> None:
-    act, streams = seed_activity("retro-intervals")
+    act, streams = load_seed_activity("retro-intervals")
     assert streams is not None
     efforts = detect_efforts(act, streams)
     assert [(e.start_s, e.end_s) for e in efforts] == retro_laps(act, streams)
@@ -897,7 +859,7 @@ def test_seed_retro_intervals_gives_its_three_retro_laps() -> None:
 
 def test_seed_retro_intervals_found_from_streams_alone() -> None:
     # Lap names and the tag removed: the untagged auto mode still finds the three intervals.
-    act, streams = seed_activity("retro-intervals")
+    act, streams = load_seed_activity("retro-intervals")
     assert streams is not None
     plain = replace(
         act, name="Tempo", description="", laps=tuple(replace(x, name=f"Lap {x.index}") for x in act.laps)
@@ -914,13 +876,13 @@ def test_seed_retro_intervals_found_from_streams_alone() -> None:
 
 
 def test_seed_easy_run_gives_nothing_in_auto_mode() -> None:
-    act, streams = seed_activity("easy-run")
+    act, streams = load_seed_activity("easy-run")
     assert detect_efforts(act, streams) == []
     assert wants_streams(act) is False
 
 
 def test_seed_retro_walk_is_one_whole_effort() -> None:
-    act, streams = seed_activity("retro-walk")
+    act, streams = load_seed_activity("retro-walk")
     [effort] = detect_efforts(act, streams)
     assert effort.source == "whole"
     assert effort.gait == "walk"
