@@ -1,6 +1,6 @@
 """Energy cost of backward efforts: the ACSM forward equations times a measured backward factor.
 
-Every constant below is listed in /work/shared/SCIENCE.md with its source. The estimate is a population
+Every constant below is listed in ../shared/SCIENCE.md with its source. The estimate is a population
 figure (the ACSM equations are known to misestimate individuals), so it always carries a range.
 """
 

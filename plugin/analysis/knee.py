@@ -1,6 +1,6 @@
 """Kneecap (patellofemoral joint) load of backward efforts, per step, relative to forward.
 
-Numbers from /work/shared/SCIENCE.md. The honest claim is per step at the same speed; per distance the
+Numbers from ../shared/SCIENCE.md. The honest claim is per step at the same speed; per distance the
 backward load is probably close to forward (more, shorter steps), and at slow speed the two are alike.
 """
 

@@ -3,7 +3,7 @@
 A note is a block of plain-text lines: the first starts with NOTE_START, the last is exactly NOTE_END. Merging
 is idempotent and never touches the athlete's own text; a block the athlete edited (a marker without its
 partner) makes merge_note refuse, so we never overwrite their words or leave a second note.
-Every number in a note comes from /work/shared/SCIENCE.md (see energy.py and knee.py for the sources).
+Every number in a note comes from ../shared/SCIENCE.md (see energy.py and knee.py for the sources).
 """
 
 from __future__ import annotations
