@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
-from operator import and_, ge, gt, le, lt, mul, sub, truediv
+from operator import and_, gt, mul, sub, truediv
 from typing import Literal
 
 from plugin.domain import Activity, Effort, Gait, Lap, Streams
@@ -705,10 +705,6 @@ def _window_by_time(t: list[float]) -> _Window:
     return ends
 
 
-def _at_least(values: list[float], limit: float) -> Iterator[bool]:
-    return map(ge, values, repeat(limit))
-
-
 def _prepare(streams: Streams | None) -> _Series | None:
     """The streams as clean per-sample lists, or None when they cannot show a step deficit (too short, no
     speed, no cadence)."""
@@ -738,16 +734,17 @@ def _prepare(streams: Streams | None) -> _Series | None:
         moving = list(map(bool, moving_stream[:n]))
     else:
         moving = [x >= STOP_SPEED_M_S for x in v_raw]
-    # Masks with operator functions in map(): C speed, where a comprehension costs a microsecond a sample.
-    usable = list(
-        map(and_, map(and_, moving, _at_least(v_raw, STOP_SPEED_M_S)), _at_least(c, MIN_CADENCE_PER_LEG))
-    )
+    # Masks as comprehensions: `and` stops at the first false test, which beats chaining map(and_, ...).
+    usable = [
+        m and x >= STOP_SPEED_M_S and y >= MIN_CADENCE_PER_LEG
+        for m, x, y in zip(moving, v_raw, c, strict=True)
+    ]
     if sum(usable) < MIN_USABLE_SAMPLES:
         return None
     stride = max(1, n // MODEL_SAMPLES)  # a typical level needs no more than a few thousand samples
-    sampled = range(0, n, stride)
-    v_cap = SPEED_SPIKE_FACTOR * _median([v_raw[i] for i in sampled if usable[i]] or [1.0])
-    c_cap = CADENCE_SPIKE_FACTOR * _median([c[i] for i in sampled if usable[i]] or [1.0])
+    sampled = usable[::stride]
+    v_cap = SPEED_SPIKE_FACTOR * _median(list(compress(v_raw[::stride], sampled)) or [1.0])
+    c_cap = CADENCE_SPIKE_FACTOR * _median(list(compress(c[::stride], sampled)) or [1.0])
     v = [x if x < v_cap else v_cap for x in v_raw] if max(v_raw) > v_cap else v_raw
     c = [x if x < c_cap else c_cap for x in c] if max(c) > c_cap else c
     grade_stream = _series_or_none(streams.grade_smooth, n)
@@ -763,11 +760,13 @@ def _prepare(streams: Streams | None) -> _Series | None:
     pc = list(accumulate(map(mul, c, usable), initial=0.0))
     pn = list(accumulate(usable, initial=0))
     window = _window_1hz(n) if t[-1] - t[0] == n - 1 else _window_by_time(t)
-    counts = [k or 1 for k in map(sub, *window(pn))]  # 1 where empty: the sum is 0 there too
+    counts = list(map(sub, *window(pn)))
+    if 0 in counts:  # 1 where empty: the sum is 0 there too
+        counts = [k or 1 for k in counts]
     vs = list(map(truediv, map(sub, *window(pv)), counts))
     cs = list(map(truediv, map(sub, *window(pc)), counts))
-    walk = list(map(and_, map(lt, vs, repeat(RUN_SPEED_M_S)), map(lt, cs, repeat(RUN_CADENCE_PER_LEG))))
-    flat = list(map(and_, usable, map(le, map(abs, g), repeat(MAX_GRADE_PCT))))
+    walk = [x < RUN_SPEED_M_S and y < RUN_CADENCE_PER_LEG for x, y in zip(vs, cs, strict=True)]
+    flat = [ok and abs(x) <= MAX_GRADE_PCT for ok, x in zip(usable, g, strict=True)]
     t0 = t[0]
     nb = int((t[-1] - t0) // BLOCK_S) + 1
     block_start = [bisect_left(t, t0 + k * BLOCK_S) for k in range(nb)] + [n]
@@ -781,35 +780,55 @@ def _prepare(streams: Streams | None) -> _Series | None:
 _Ref = list[tuple[float, float] | None]
 
 
+def _window_medians(values: list[float | None], half: int, min_count: int) -> list[float | None]:
+    """For each position, the median of the values (None skipped) within +/- half positions of it; None where
+    fewer than min_count. One sorted window slides along (insort, then delete what leaves), so each step
+    costs a bisection, not a sort; the median of the same values is the same number."""
+    n = len(values)
+    if any(x != x for x in values if x is not None):  # NaN cannot be bisected: sort each window afresh
+        windows = ([x for x in values[max(0, k - half) : k + half + 1] if x is not None] for k in range(n))
+        return [_median(w) if len(w) >= min_count else None for w in windows]
+    window = sorted(x for x in values[:half] if x is not None)
+    out: list[float | None] = []
+    for k in range(n):
+        if k + half < n and (entering := values[k + half]) is not None:
+            insort(window, entering)
+        if k > half and (leaving := values[k - half - 1]) is not None:
+            del window[bisect_left(window, leaving)]
+        size = len(window)
+        if size < min_count:
+            out.append(None)
+        else:
+            mid = size // 2
+            out.append(window[mid] if size % 2 else 0.5 * (window[mid - 1] + window[mid]))
+    return out
+
+
 def _block_references(ser: _Series) -> tuple[_Ref, _Ref]:
     """For each 30-s block, the forward level (speed, cadence) around it, for running and for walking: the
     median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only)."""
     starts = ser.block_start
     nb = len(starts) - 1
-    any_walk = any(ser.walk)
+    walk_mask = list(map(and_, ser.flat, ser.walk))
+    any_walk = any(walk_mask)  # no flat walking sample: the running mask is the flat one
     run_mask = [ok and not w for ok, w in zip(ser.flat, ser.walk, strict=True)] if any_walk else ser.flat
-    walk_mask = [ok and w for ok, w in zip(ser.flat, ser.walk, strict=True)] if any_walk else []
 
     def block_medians(mask: list[bool]) -> _Ref:
+        # The masked samples of the whole series at once (compress); each block is then a slice of them.
+        speeds, cadences = list(compress(ser.vs, mask)), list(compress(ser.cs, mask))
+        sizes = [mask[starts[k] : starts[k + 1]].count(True) for k in range(nb)]
+        ends = list(accumulate(sizes, initial=0))
         out: _Ref = []
         for k in range(nb):
-            a, b = starts[k], starts[k + 1]
-            speeds = list(compress(ser.vs[a:b], mask[a:b]))
-            if len(speeds) < MIN_BLOCK_SAMPLES:
-                out.append(None)
-            else:
-                out.append((_median(speeds), _median(list(compress(ser.cs[a:b], mask[a:b])))))
+            a, b = ends[k], ends[k + 1]
+            out.append(None if b - a < MIN_BLOCK_SAMPLES else (_median(speeds[a:b]), _median(cadences[a:b])))
         return out
 
     def around(med: _Ref) -> _Ref:
-        out: _Ref = []
-        for k in range(nb):
-            window = [m for m in med[max(0, k - REF_HALF_BLOCKS) : k + REF_HALF_BLOCKS + 1] if m is not None]
-            if len(window) < MIN_REF_BLOCKS:
-                out.append(None)
-            else:
-                out.append((_median([m[0] for m in window]), _median([m[1] for m in window])))
-        return out
+        speed = _window_medians([m[0] if m else None for m in med], REF_HALF_BLOCKS, MIN_REF_BLOCKS)
+        cadence = _window_medians([m[1] if m else None for m in med], REF_HALF_BLOCKS, MIN_REF_BLOCKS)
+        # Both lists have None at the same places (the same blocks, the same windows).
+        return [(s, c) if s is not None else None for s, c in zip(speed, cadence, strict=True)]
 
     run = around(block_medians(run_mask))
     walk = around(block_medians(walk_mask)) if any_walk else [None] * nb
@@ -834,17 +853,25 @@ def _fit_model(ser: _Series, ref_speed: list[float], ref_cadence: list[float]) -
     grade_speed: dict[int, list[float]] = {}
     grade_step: dict[int, list[float]] = {}
     stride = max(1, ser.n // MODEL_SAMPLES)
-    for i in range(0, ser.n, stride):
-        if not ser.flat[i] or ser.walk[i]:
-            continue
-        v, c, g = ser.vs[i], ser.cs[i], ser.g[i]
-        if v <= 0 or c <= 0:
-            continue
-        step = v * 30.0 / c
+    # The flat forward samples of the stride, picked and turned into steps at C speed (compress, map); only
+    # the grouping into bins is a Python loop. Same samples, same order, same arithmetic as one loop.
+    picked = list(
+        compress(range(0, ser.n, stride), map(gt, ser.flat[::stride], ser.walk[::stride]))  # flat, not walk
+    )
+    vs = [ser.vs[i] for i in picked]
+    cs = [ser.cs[i] for i in picked]
+    keep = [not (v <= 0 or c <= 0) for v, c in zip(vs, cs, strict=True)]  # the loop's test, NaN included
+    if not all(keep):
+        picked, vs, cs = (list(compress(x, keep)) for x in (picked, vs, cs))
+    gs = [ser.g[i] for i in picked]
+    steps = list(map(truediv, map(mul, vs, repeat(30.0)), cs))  # v * 30.0 / c
+    for v, step, g in zip(vs, steps, gs, strict=True):
         if -3.0 <= g <= 3.0:
             bins.setdefault(int(v * 10.0), []).append(step)
-        rv = ref_speed[i]
-        if rv > 0 and ser.has_grade:
+    if ser.has_grade:
+        rvs = [ref_speed[i] for i in picked]
+        with_ref = list(map(gt, rvs, repeat(0.0)))
+        for i, v, step, g, rv in compress(zip(picked, vs, steps, gs, rvs, strict=True), with_ref):
             gk = round(g)
             grade_speed.setdefault(gk, []).append(v / rv)
             grade_step.setdefault(gk, []).append(step / (rv * 30.0 / ref_cadence[i]))
@@ -933,12 +960,14 @@ def _segments(ser: _Series, refs: _Refs, model: _Model, p: _Profile) -> list[tup
     # Running samples: step ratio (v / c) / (v_ref / c_ref); the grade factor is applied below to the few
     # candidates only when the model has one (a flat run has none).
     slack = math.exp(-kl * MAX_GRADE_PCT) if kl else 1.0  # widest grade correction: keep every possible one
+    bound = leave * slack  # the same product as leave * slack * c * rv, computed once
+    # The step test first: forward running fails it, and `and` then skips the rest.
     candidates = [
         i
         for i, v, c, rv, rc, ok, w in rows
-        if ok and not w and rv > 0 and c >= rc * stay and v * rc < leave * slack * c * rv
+        if v * rc < bound * c * rv and ok and not w and rv > 0 and c >= rc * stay
     ]
-    walking = [i for i, (w, ok) in enumerate(zip(ser.walk, ser.flat, strict=True)) if w and ok]
+    walking = list(compress(range(ser.n), map(and_, ser.walk, ser.flat)))
     if walking:
         candidates = sorted(candidates + walking)
     out: list[tuple[int, int]] = []
@@ -1006,19 +1035,25 @@ def _nearest_index(t: list[float], x: float) -> int:
 def _refine(ser: _Series, first: int, last: int) -> tuple[int, int]:
     """Move each edge to the sharpest change in raw step length within +/- REFINE_S (the smoothing blurs
     edges by a few seconds)."""
-    t, v, c, usable = ser.t, ser.v, ser.c, ser.usable
+    t, v, c, usable, n = ser.t, ser.v, ser.c, ser.usable, ser.n
     w = REFINE_SAMPLES
-
-    def mean(a: int, b: int) -> float | None:  # raw step of usable samples a..b-1
-        steps = [v[i] / c[i] for i in range(max(a, 0), min(b, ser.n)) if usable[i]]
-        return sum(steps) / len(steps) if len(steps) >= 3 else None
 
     def best(edge: int, sign: float, lo_limit: int, hi_limit: int) -> int:
         lo = max(bisect_left(t, t[edge] - REFINE_S), lo_limit)
         hi = min(bisect_right(t, t[edge] + REFINE_S), hi_limit)
+        if lo >= hi:
+            return edge
+        # Raw steps (None where not usable) once, and the mean of each w-sample window ending at j, for
+        # j in lo .. hi + w - 1, once: the window "before" k ends at k, the one "after" k ends at k + w.
+        base = max(lo - w + 1, 0)
+        steps = [v[i] / c[i] if usable[i] else None for i in range(base, min(hi + w, n))]
+        means: list[float | None] = []
+        for j in range(lo, hi + w):
+            window = [x for x in steps[max(j - w + 1, 0) - base : min(j + 1, n) - base] if x is not None]
+            means.append(sum(window) / len(window) if len(window) >= 3 else None)
         chosen, score = edge, -math.inf
         for k in range(lo, hi):
-            before, after = mean(k - w + 1, k + 1), mean(k + 1, k + 1 + w)
+            before, after = means[k - lo], means[k - lo + w]
             if before is None or after is None:
                 continue
             value = sign * (before - after)
@@ -1062,7 +1097,7 @@ class _Side:
 
 def _cv(values: list[float]) -> float:
     mean = sum(values) / len(values)
-    return math.sqrt(sum((x - mean) ** 2 for x in values) / len(values)) / mean if mean > 0 else 0.0
+    return math.sqrt(sum([(x - mean) ** 2 for x in values]) / len(values)) / mean if mean > 0 else 0.0
 
 
 def _side(ser: _Series, lo: int, hi: int, walk: bool, taken: list[bool]) -> _Side | None:
@@ -1092,18 +1127,20 @@ def _evaluate(
         return None
     cand = _Candidate(first=first, last=last)
     k = len(idx)
-    v_seg = sum(v[i] for i in idx) / k
-    c_seg = sum(c[i] for i in idx) / k
-    g_seg = sum(g[i] for i in idx) / k
+    # The segment's own samples once, as lists (sum over a list beats a generator; same order, same sums).
+    v_idx, c_idx = [v[i] for i in idx], [c[i] for i in idx]
+    v_seg = sum(v_idx) / k
+    c_seg = sum(c_idx) / k
+    g_seg = sum([g[i] for i in idx]) / k
     cand.grade = g_seg
     cand.cadence = c_seg
-    walking = sum(1 for i in idx if ser.walk[i])
+    walking = [ser.walk[i] for i in idx].count(True)
     cand.walk = walking * 2 > k
     cand.purity = max(walking, k - walking) / k
-    cand.speed_cv = math.sqrt(sum((v[i] - v_seg) ** 2 for i in idx) / k) / v_seg if v_seg > 0 else 9.9
-    cand.cadence_cv = math.sqrt(sum((c[i] - c_seg) ** 2 for i in idx) / k) / c_seg if c_seg > 0 else 9.9
+    cand.speed_cv = math.sqrt(sum([(x - v_seg) ** 2 for x in v_idx]) / k) / v_seg if v_seg > 0 else 9.9
+    cand.cadence_cv = math.sqrt(sum([(x - c_seg) ** 2 for x in c_idx]) / k) / c_seg if c_seg > 0 else 9.9
     third = max(1, k // 3)
-    cand.ramp = (sum(v[i] for i in idx[-third:]) - sum(v[i] for i in idx[:third])) / third / v_seg
+    cand.ramp = (sum(v_idx[-third:]) - sum(v_idx[:third])) / third / v_seg
     # A stop, a walk or a recording gap just before: a restart, where the device's speed lags the cadence.
     stopped = 0.0
     for i in range(max(bisect_left(t, t[first] - STOP_BEFORE_S), 1), first + 2):
@@ -1111,11 +1148,11 @@ def _evaluate(
         if not ser.usable[i] or ser.walk[i] is not cand.walk or dt > MERGE_GAP_S:
             stopped += dt
     cand.after_stop = stopped >= STOP_MIN_S
-    cand.duration_s = sum(t[i] - t[i - 1] for i in range(first + 1, last + 1) if ser.moving[i])
+    cand.duration_s = sum([t[i] - t[i - 1] for i in range(first + 1, last + 1) if ser.moving[i]])
     if ser.distance is not None:
         cand.distance_m = max(0.0, ser.distance[last] - ser.distance[first])
     else:
-        cand.distance_m = sum(ser.v_raw[i] * (t[i] - t[i - 1]) for i in range(first + 1, last + 1))
+        cand.distance_m = sum([ser.v_raw[i] * (t[i] - t[i - 1]) for i in range(first + 1, last + 1)])
 
     # The forward running around it, before and after.
     ta, tb = t[first], t[last]
@@ -1157,7 +1194,7 @@ def _evaluate(
 
     # How many of its own samples say the same (a GPS wobble says it for a few).
     ref_step = step_seg / cand.step_ratio if cand.step_ratio > 0 else step_seg
-    below = sum(1 for i in idx if v[i] / c[i] / ref_step < TAGGED.leave_step)
+    below = sum([x / y / ref_step < TAGGED.leave_step for x, y in zip(v_idx, c_idx, strict=True)])
     cand.consistency = below / k
 
     # Heart rate: the second half of the segment against its start. A recovery jog lets it fall.
