@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from plugin.analysis.notes import M_PER_MILE
+from plugin.analysis.notes import M_PER_MILE, format_duration
 from plugin.analysis.summary import Analysis, analyse
 from plugin.domain import DEFAULT_WEIGHT_KG, Activity, AthleteProfile, Units
 from plugin.files import read_activity_file
@@ -77,8 +77,9 @@ def as_text(activity: Activity, result: Analysis, units: Units) -> str:
     for number, e in enumerate(result.efforts, 1):
         steps = "-" if e.steps is None else str(e.steps)
         lines.append(
-            f"{number:>2}  {_clock(e.start_s):>7}  {_clock(e.end_s):>7}  {e.distance_m / per_unit:>6.2f}  "
-            f"{_clock(e.duration_s):>7}  {steps:>6}  {e.confidence:>4.2f}  {e.source}"
+            f"{number:>2}  {format_duration(e.start_s):>7}  {format_duration(e.end_s):>7}  "
+            f"{e.distance_m / per_unit:>6.2f}  {format_duration(e.duration_s):>7}  {steps:>6}  "
+            f"{e.confidence:>4.2f}  {e.source}"
         )
     return "\n".join(lines)
 
@@ -93,10 +94,3 @@ def _kcal(value: float | None, result: Analysis) -> float | None:
     if not result.efforts:
         return 0.0  # nothing backward: nothing spent backward
     return None if value is None else round(value, 1)
-
-
-def _clock(seconds: float) -> str:
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

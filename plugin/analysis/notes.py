@@ -94,7 +94,8 @@ def _round_steps(x: float) -> int:
     return _round_half_up(x)
 
 
-def _format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """m:ss, or h:mm:ss from an hour, rounded half up."""
     s = _round_half_up(seconds)
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
@@ -124,7 +125,7 @@ def _headline(efforts: list[Effort], profile: AthleteProfile, steps: int | None,
     duration = ""
     if _round_half_up(duration_s) > 0:
         key = "in_duration" if distance else "and_duration"
-        duration = _t(lang, key, duration=_format_duration(duration_s))
+        duration = _t(lang, key, duration=format_duration(duration_s))
     steps_text = ""
     if steps is not None:
         shown = _round_steps(steps)

@@ -22,6 +22,19 @@ def backstride(*args: str) -> list[str]:
     return [sys.executable, "-m", "plugin.cli", *args]
 
 
+def launch(command: list[str], cwd) -> subprocess.Popen:
+    """A long-running command in its own process group, as a terminal would run it."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
     seen = []
     deadline = time.monotonic() + timeout
@@ -63,15 +76,7 @@ def test_demo_once_prints_the_annotated_descriptions_and_exits_0(tmp_path):
 
 
 def test_demo_keeps_serving_and_ends_cleanly_on_ctrl_c(tmp_path):
-    process = subprocess.Popen(
-        backstride("demo"),
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = launch(backstride("demo"), tmp_path)
     try:
         out = read_until(process, "Serving until Ctrl-C", timeout=180)
         landing = next(line.split()[-1] for line in out.splitlines() if "landing page" in line)
@@ -93,15 +98,7 @@ def test_demo_keeps_serving_and_ends_cleanly_on_ctrl_c(tmp_path):
 
 def test_sandbox_alone_says_how_to_point_a_plugin_at_it(tmp_path):
     port = free_port()
-    process = subprocess.Popen(
-        backstride("sandbox", "--port", str(port)),
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = launch(backstride("sandbox", "--port", str(port)), tmp_path)
     try:
         out = read_until(process, "STRAVA_CLIENT_ID=", timeout=30)
         assert f"STRAVA_API_URL=http://127.0.0.1:{port}/api/v3" in out
