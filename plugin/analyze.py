@@ -52,10 +52,16 @@ def as_json(activity: Activity, result: Analysis) -> dict[str, Any]:
             "kcal_low": _kcal(energy.kcal_low if energy else None, result),
             "kcal_high": _kcal(energy.kcal_high if energy else None, result),
             "kcal_if_forward": _kcal(energy.kcal_if_forward if energy else None, result),
+            # "distance": ACSM equations x backward factor; "time": Compendium METs (no distance).
+            "basis": energy.basis if energy else None,
+            "less_certain": energy.less_certain if energy else None,
+            "host_calories": activity.calories,
         },
         "knee": {
             "pfj_per_step_change": knee.pfj_per_step_change if knee else None,
+            "pfj_per_step_change_self_selected": knee.pfj_per_step_change_self_selected if knee else None,
             "steps": knee.steps if knee else None,
+            "steps_per_km": round(knee.steps_per_km, 1) if knee and knee.steps_per_km else None,
             "per_distance": knee.per_distance if knee else None,
         },
         "note": result.note.text if result.note else "",

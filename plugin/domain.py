@@ -14,6 +14,9 @@ DEFAULT_WEIGHT_KG = 70.0
 Gait = Literal["run", "walk"]
 EffortSource = Literal["tag", "lap", "stream", "whole"]
 Units = Literal["metric", "imperial"]
+# compact: what was backward, energy and the myth; detailed adds the host's calories and the kneecap.
+NoteStyle = Literal["compact", "detailed"]
+NOTE_STYLES: tuple[NoteStyle, ...] = ("compact", "detailed")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class AthleteProfile:
     weight_kg: float
     weight_source: Literal["settings", "host", "default"]
     units: Units = "metric"
+    note_style: NoteStyle = "detailed"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from plugin.analysis.detect import wants_streams
-from plugin.analysis.notes import has_note, merge_note
+from plugin.analysis.notes import RECENT_DAYS, has_note, merge_note
 from plugin.analysis.summary import DetectionMode, analyse, own_words
-from plugin.domain import DEFAULT_WEIGHT_KG, Activity, AthleteProfile, Effort
+from plugin.domain import DEFAULT_WEIGHT_KG, NOTE_STYLES, Activity, AthleteProfile, Effort
 from plugin.hosts.base import (
     BadResponse,
     Forbidden,
@@ -243,7 +243,11 @@ class _Annotation:
         streams = None
         if wants_streams(own_words(activity), mode):
             streams = self._call(lambda token: self.host.fetch_streams(token, self.activity_id))
-        result = analyse(activity, streams, profile_for(self.athlete), mode)
+        # Records are kept for 7 days, exactly the window the careful-start tip compares against.
+        recent = self.store.backward_seconds_since(
+            self.athlete.id, utcnow() - timedelta(days=RECENT_DAYS), except_activity_id=self.activity_id
+        )
+        result = analyse(activity, streams, profile_for(self.athlete), mode, recent_backward_s=recent)
         return self._write(activity, result.note.text if result.note else None, list(result.efforts))
 
     def _write(self, activity: Activity, note_text: str | None, efforts: list[Effort]) -> Outcome:
@@ -300,11 +304,12 @@ def profile_for(athlete: Athlete) -> AthleteProfile:
     settings = athlete.settings or {}
     units = settings.get("units") if settings.get("units") in ("metric", "imperial") else None
     units = units or (athlete.host_units if athlete.host_units in ("metric", "imperial") else "metric")
+    style = settings.get("note_style") if settings.get("note_style") in NOTE_STYLES else "detailed"
     if settings.get("weight_kg"):
-        return AthleteProfile(float(settings["weight_kg"]), "settings", units)
+        return AthleteProfile(float(settings["weight_kg"]), "settings", units, style)
     if athlete.host_weight_kg:
-        return AthleteProfile(float(athlete.host_weight_kg), "host", units)
-    return AthleteProfile(DEFAULT_WEIGHT_KG, "default", units)
+        return AthleteProfile(float(athlete.host_weight_kg), "host", units, style)
+    return AthleteProfile(DEFAULT_WEIGHT_KG, "default", units, style)
 
 
 __all__ = ["Pipeline", "Outcome", "Verdict", "Deferred", "NeedsReconnect", "profile_for"]

@@ -14,6 +14,10 @@ from plugin.domain import Effort
 # Peak patellofemoral compression 3.4 vs 4.5 BW backward vs forward at the same speed, 20 runners: about
 # 24% less per step (Roos, Barton, van Deursen 2012, J Biomech 45:1656). Not lower in every runner.
 PFJ_PER_STEP_CHANGE_RUNNING = -0.24
+# At self-selected speeds (backward slower than forward) the drop per step was larger: 3.0 vs 5.6 BW peak
+# compression in 5 joggers, about 46% less (Flynn & Soutas-Little 1995, JOSPT 21:277). Much of it is the
+# slower speed, not the direction; small sample.
+PFJ_PER_STEP_CHANGE_SELF_SELECTED = -0.46
 # At 1.0 m/s the directions were alike, 3.41 vs 3.51 BW (Old Dominion University MS thesis 1998): slow
 # speed, not direction, spares the joint, so slow and walking efforts get no per-step change.
 PFJ_PER_STEP_CHANGE_SLOW = 0.0
@@ -27,8 +31,12 @@ PerDistance = Literal["about-same", "alike"]
 
 @dataclass(frozen=True)
 class KneeSummary:
-    """pfj_per_step_change: relative change in peak kneecap compression per step against forward.
+    """pfj_per_step_change: relative change in peak kneecap compression per step against forward at the same
+    speed; pfj_per_step_change_self_selected: the same against one's usual, faster forward running (running
+    pace only, else None).
 
+    steps: backward steps, when every effort has a count; steps_per_km: measured backward steps per km over
+    the efforts with both a count and a distance (more, shorter steps than forward: the per-km picture).
     per_distance: "about-same" (running: less per step but more steps per km, derived in SCIENCE.md) or
     "alike" (slow or walking: the two directions load the kneecap alike).
     """
@@ -36,6 +44,8 @@ class KneeSummary:
     pfj_per_step_change: float | None
     steps: int | None
     per_distance: PerDistance
+    pfj_per_step_change_self_selected: float | None = None
+    steps_per_km: float | None = None
 
 
 def _is_running_pace(effort: Effort) -> bool:
@@ -55,8 +65,14 @@ def summarize(efforts: list[Effort]) -> KneeSummary | None:
     total_time = sum(max(e.duration_s, 0.0) for e in efforts)
     running_time = sum(e.duration_s for e in efforts if _is_running_pace(e))
     running = total_time > 0 and running_time > total_time / 2
-    known_steps = [e.steps for e in efforts if e.steps is not None]
-    steps = sum(known_steps) if known_steps else None
+    counted = [e for e in efforts if e.steps is not None and e.steps > 0]
+    # A partial sum would understate the steps taken: only a count for every effort is a count.
+    steps = sum(e.steps or 0 for e in counted) if len(counted) == len(efforts) else None
+    measured = [e for e in counted if e.distance_m > 0]
+    metres = sum(e.distance_m for e in measured)
+    steps_per_km = sum(e.steps or 0 for e in measured) / metres * 1000.0 if metres > 0 else None
     if running:
-        return KneeSummary(PFJ_PER_STEP_CHANGE_RUNNING, steps, "about-same")
-    return KneeSummary(PFJ_PER_STEP_CHANGE_SLOW, steps, "alike")
+        return KneeSummary(
+            PFJ_PER_STEP_CHANGE_RUNNING, steps, "about-same", PFJ_PER_STEP_CHANGE_SELF_SELECTED, steps_per_km
+        )
+    return KneeSummary(PFJ_PER_STEP_CHANGE_SLOW, steps, "alike", None, steps_per_km)

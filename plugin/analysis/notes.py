@@ -33,9 +33,20 @@ STEP_WORTH_HIGH_RUN = 1.3
 STEP_WORTH_HIGH_WALK = 1.4
 # Below this many steps a personal "your N steps" answer says nothing; use the general one.
 MYTH_MIN_STEPS = 10
-# "One lap backward = six laps forward": about 28 kcal net forward vs 36-38 backward per 400 m for 70 kg,
-# so a backward lap is about 1.3 forward laps (SCIENCE.md, "The viral claims").
-LAP_WORTH = 1.3
+# "One lap backward = six laps forward": about 28 kcal net forward vs 36-38 backward per 400 m for 70 kg
+# (SCIENCE.md, "The viral claims"): a backward lap is worth the backward running factor in forward laps.
+
+# The careful-start tip: shown when this activity's backward time is at least this long and at least as much
+# as the athlete's whole backward time over the previous 7 days (their weekly backward volume doubles or
+# more). A product rule, not a study result: SCIENCE.md's guidance is to build up gradually, walking
+# backward before running it, and to see a clinician first with balance or vestibular problems.
+CAREFUL_START_MIN_S = 300.0
+RECENT_DAYS = 7
+
+# A note is at most this long: it shares the description with the athlete's own words. Lines beyond the
+# core (headline, energy, myth, tip) are dropped first if a note would exceed it.
+NOTE_MAX_LINES = 7  # including the headline and the attribution line
+NOTE_MAX_CHARS = 900
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -50,15 +61,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "steps_one": ", about {n} step",
         "steps_many": ", about {n} steps",
         "headline": "{start}: {what}{distance}{duration}{steps}.",
-        "energy": "Energy: about {kcal} kcal ({low}–{high}), {more} kcal more than the same distance forward"
+        "energy": "Energy: about {kcal} kcal ({low}–{high}{caveat}), {more} kcal more than {baseline}"
         "{assumption}.",
-        "energy_point": "Energy: about {kcal} kcal, {more} kcal more than the same distance forward"
+        "energy_point": "Energy: about {kcal} kcal{caveat_alone}, {more} kcal more than {baseline}"
         "{assumption}.",
+        "under_one": "under 1",
+        "baseline_distance": "the same distance forward",
+        "baseline_time": "walking forward as long",
+        "caveat_walk": "; walking backward: less certain",
+        "caveat_time": "; from time alone, no distance",
         "assumption": " (assuming {weight}; set your weight for a better figure)",
         "weight_kg": "{value} kg",
         "weight_lb": "{value} lb",
         "unit_km": "km",
         "unit_mi": "mile",
+        "host_calories": "The {calories} kcal shown for this activity assume forward motion; going backward "
+        "added about {extra} ({low}–{high}).",
+        "host_calories_point": "The {calories} kcal shown for this activity assume forward motion; going "
+        "backward added about {extra}.",
         "knee_running": "Kneecap: about {pct}% less compression per step than running forward at the same "
         "speed; per {unit} about the same (more, shorter steps).",
         "knee_alike": "Kneecap: at this pace backward and forward load the kneecap about alike.",
@@ -66,8 +86,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "worth about {low}–{high} forward steps of energy, not {claim}.",
         "myth_steps_general": "Myth: 100 backward steps ≠ 1,000 forward steps; they are worth about "
         "{low}–{high} forward steps of energy.",
-        "myth_lap": "Myth: one lap backward ≠ six laps forward; a backward lap costs about {ratio} forward "
-        "laps.",
+        "myth_lap": "Myth: one lap backward ≠ six laps forward; a backward lap costs about {low}–{high} "
+        "forward laps.",
+        "careful_start": "More backward than usual: build up gradually, walk before you run it, on flat "
+        "clear ground. Balance problems, dizziness or a recent operation? Ask a clinician first.",
     },
 }
 
@@ -102,6 +124,35 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+@dataclass(frozen=True)
+class NoteFacts:
+    """What a note may say, computed once (summary.py) and shared with `analyze --json`.
+
+    energy: None when an effort cannot be priced (no duration). host_calories: the host's own kcal for the
+    whole activity, which assumes forward motion. recent_backward_s: the athlete's backward time in the
+    RECENT_DAYS before this activity; None when unknown (a file on the command line).
+    """
+
+    efforts: tuple[Effort, ...]
+    energy: energy.EnergyEstimate | None
+    knee: knee.KneeSummary | None
+    host_calories: float | None = None
+    recent_backward_s: float | None = None
+
+    @property
+    def steps(self) -> int | None:
+        """Steps only when every effort has a count: a partial sum would understate and feed the myth line."""
+        counts = [e.steps for e in self.efforts]
+        if any(c is None for c in counts):
+            return None
+        total = sum(c for c in counts if c is not None)
+        return total if total > 0 else None
+
+    @property
+    def backward_s(self) -> float:
+        return sum(max(e.duration_s, 0.0) for e in self.efforts)
+
+
 def _format_weight(weight_kg: float, profile: AthleteProfile, lang: str) -> str:
     if profile.units == "imperial":
         return _t(lang, "weight_lb", value=_int(_round_half_up(weight_kg / KG_PER_LB)))
@@ -109,13 +160,13 @@ def _format_weight(weight_kg: float, profile: AthleteProfile, lang: str) -> str:
     return _t(lang, "weight_kg", value=value)
 
 
-def _headline(efforts: list[Effort], profile: AthleteProfile, steps: int | None, lang: str) -> str:
+def _headline(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str:
+    efforts = facts.efforts
     n = len(efforts)
     all_walks = all(e.gait == "walk" for e in efforts)
     kind = "walk" if all_walks else "effort"
     what = _t(lang, f"{kind}_one") if n == 1 else _t(lang, f"{kind}_many", n=n)
     distance_m = sum(max(e.distance_m, 0.0) for e in efforts)
-    duration_s = sum(max(e.duration_s, 0.0) for e in efforts)
     distance = ""
     if distance_m > 0:
         if profile.units == "imperial":
@@ -123,44 +174,78 @@ def _headline(efforts: list[Effort], profile: AthleteProfile, steps: int | None,
         else:
             distance = ", " + _t(lang, "distance_km", value=f"{distance_m / 1000:,.2f}")
     duration = ""
-    if _round_half_up(duration_s) > 0:
+    if _round_half_up(facts.backward_s) > 0:
         key = "in_duration" if distance else "and_duration"
-        duration = _t(lang, key, duration=format_duration(duration_s))
+        duration = _t(lang, key, duration=format_duration(facts.backward_s))
     steps_text = ""
-    if steps is not None:
-        shown = _round_steps(steps)
+    if facts.steps is not None:
+        shown = _round_steps(facts.steps)
         steps_text = _t(lang, "steps_one" if shown == 1 else "steps_many", n=_int(shown))
     return _t(
         lang, "headline", start=NOTE_START, what=what, distance=distance, duration=duration, steps=steps_text
     )
 
 
-def _energy_line(efforts: list[Effort], profile: AthleteProfile, lang: str) -> str | None:
-    estimates = [energy.estimate_effort(e, profile.weight_kg) for e in efforts]
-    # A figure for some efforts only would be presented as the whole: better say nothing.
-    if any(e is None for e in estimates):
-        return None
-    est = energy.total([e for e in estimates if e is not None])
+def _kcal_text(kcal: float, lang: str) -> str:
+    """Whole kcal; "under 1" rather than a 0 that reads as "no difference"."""
+    rounded = _round_half_up(kcal)
+    return _int(rounded) if rounded >= 1 else _t(lang, "under_one")
+
+
+def _energy_line(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str | None:
+    est = facts.energy
     if est is None or _round_half_up(est.kcal) < 1:
         return None
     assumption = ""
     if profile.weight_source == "default":
         assumption = _t(lang, "assumption", weight=_format_weight(profile.weight_kg, profile, lang))
+    caveat = ""
+    if est.basis == "time":
+        caveat = _t(lang, "caveat_time")
+    elif est.less_certain:
+        caveat = _t(lang, "caveat_walk")
     low, high = _round_half_up(est.kcal_low), _round_half_up(est.kcal_high)
+    # A range that rounds to one number ("4–4") says nothing: show the figure alone, caveat in brackets.
+    key = "energy" if low != high else "energy_point"
     return _t(
         lang,
-        # A range that rounds to one number ("4–4") says nothing: show the figure alone.
-        "energy" if low != high else "energy_point",
+        key,
         kcal=_int(_round_half_up(est.kcal)),
         low=_int(low),
         high=_int(high),
-        more=_int(_round_half_up(est.kcal - est.kcal_if_forward)),
+        caveat=caveat,
+        caveat_alone=f" ({caveat.removeprefix('; ')})" if caveat else "",
+        more=_kcal_text(est.extra_kcal, lang),
+        baseline=_t(lang, "baseline_time" if est.basis == "time" else "baseline_distance"),
         assumption=assumption,
     )
 
 
-def _knee_line(efforts: list[Effort], profile: AthleteProfile, lang: str) -> str | None:
-    summary = knee.summarize(efforts)
+def _host_calories_line(facts: NoteFacts, lang: str) -> str | None:
+    est, calories = facts.energy, facts.host_calories
+    if est is None or calories is None or not math.isfinite(calories):
+        return None
+    # A host figure below our forward cost of the backward part alone is counted some other way (net of
+    # rest, or a partial recording): setting ours against it would mislead.
+    if calories < est.kcal_if_forward or _round_half_up(calories) < 1:
+        return None
+    extra = _round_half_up(est.extra_kcal)
+    if extra < 1:
+        return None
+    low = _round_half_up(est.kcal_low - est.kcal_if_forward)
+    high = _round_half_up(est.kcal_high - est.kcal_if_forward)
+    return _t(
+        lang,
+        "host_calories" if low != high else "host_calories_point",
+        calories=_int(_round_half_up(calories)),
+        extra=_int(extra),
+        low=_int(low),
+        high=_int(high),
+    )
+
+
+def _knee_line(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str | None:
+    summary = facts.knee
     if summary is None:
         return None
     change = summary.pfj_per_step_change
@@ -170,7 +255,8 @@ def _knee_line(efforts: list[Effort], profile: AthleteProfile, lang: str) -> str
     return _t(lang, "knee_alike")
 
 
-def _myth_line(efforts: list[Effort], steps: int | None, lang: str) -> str:
+def _myth_line(facts: NoteFacts, lang: str) -> str:
+    efforts, steps = facts.efforts, facts.steps
     high_factor = STEP_WORTH_HIGH_WALK if any(e.gait == "walk" for e in efforts) else STEP_WORTH_HIGH_RUN
     if steps is not None and steps >= MYTH_MIN_STEPS:
         shown = _round_steps(steps)
@@ -183,7 +269,9 @@ def _myth_line(efforts: list[Effort], steps: int | None, lang: str) -> str:
             claim=_int(shown * MYTH_STEPS_CLAIM_RATIO),
         )
     if sum(max(e.distance_m, 0.0) for e in efforts) > 0:
-        return _t(lang, "myth_lap", ratio=f"{LAP_WORTH:.1f}")
+        ranges = [energy.backward_factor_range(gait) for gait in {e.gait for e in efforts}]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        return _t(lang, "myth_lap", low=f"{low:.1f}", high=f"{high:.1f}")
     return _t(
         lang,
         "myth_steps_general",
@@ -192,22 +280,42 @@ def _myth_line(efforts: list[Effort], steps: int | None, lang: str) -> str:
     )
 
 
-def build_note(efforts: list[Effort], profile: AthleteProfile, lang: str = "en") -> Note | None:
-    """The plain-text note for these efforts (start line, 2-3 lines of figures, end line); None if none."""
-    if not efforts:
+def volume_jumped(backward_s: float, recent_backward_s: float | None) -> bool:
+    """True when this activity at least doubles the athlete's backward time of the previous RECENT_DAYS."""
+    if recent_backward_s is None or not math.isfinite(backward_s):
+        return False
+    return backward_s >= CAREFUL_START_MIN_S and backward_s >= max(recent_backward_s, 0.0)
+
+
+def build_note(facts: NoteFacts, profile: AthleteProfile, lang: str = "en") -> Note | None:
+    """The plain-text note for these facts, in the athlete's units and note style; None when no effort.
+
+    compact: headline, energy, myth (and the careful-start tip when it applies). detailed adds the host's own
+    calorie figure against ours and the kneecap line. Never more than NOTE_MAX_LINES and NOTE_MAX_CHARS.
+    """
+    if not facts.efforts:
         return None
-    # Steps only when every effort has a count: a partial sum would understate and feed the myth line.
-    counts = [e.steps for e in efforts]
-    steps = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
-    if steps is not None and steps <= 0:
-        steps = None
-    lines = [_headline(efforts, profile, steps, lang)]
-    for line in (_energy_line(efforts, profile, lang), _knee_line(efforts, profile, lang)):
-        if line is not None:
-            lines.append(line)
-    lines.append(_myth_line(efforts, steps, lang))
-    lines.append(NOTE_END)
-    return Note(text="\n".join(lines), efforts=tuple(efforts))
+    # (line, optional): optional lines go first when the note would be too long.
+    candidates: list[tuple[str | None, bool]] = [
+        (_headline(facts, profile, lang), False),
+        (_energy_line(facts, profile, lang), False),
+    ]
+    if profile.note_style == "detailed":
+        candidates += [(_host_calories_line(facts, lang), True), (_knee_line(facts, profile, lang), True)]
+    candidates.append((_myth_line(facts, lang), False))
+    if volume_jumped(facts.backward_s, facts.recent_backward_s):
+        candidates.append((_t(lang, "careful_start"), False))
+    lines = [(line, optional) for line, optional in candidates if line is not None]
+
+    def fits(kept: list[tuple[str, bool]]) -> bool:
+        text = "\n".join([line for line, _ in kept] + [NOTE_END])
+        return len(kept) + 1 <= NOTE_MAX_LINES and len(text) <= NOTE_MAX_CHARS
+
+    while not fits(lines) and any(optional for _, optional in lines):
+        last_optional = max(i for i, (_, optional) in enumerate(lines) if optional)
+        del lines[last_optional]
+    text = "\n".join([line for line, _ in lines] + [NOTE_END])
+    return Note(text=text, efforts=facts.efforts)
 
 
 # ---------------------------------------------------------------------------------------------------------

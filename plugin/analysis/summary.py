@@ -10,7 +10,7 @@ from typing import Literal
 
 from plugin.analysis import energy, knee
 from plugin.analysis.detect import detect_efforts
-from plugin.analysis.notes import build_note, strip_note
+from plugin.analysis.notes import NoteFacts, build_note, strip_note
 from plugin.domain import Activity, AthleteProfile, Effort, Note, Streams
 
 DetectionMode = Literal["auto", "tagged"]
@@ -19,7 +19,7 @@ DetectionMode = Literal["auto", "tagged"]
 @dataclass(frozen=True)
 class Analysis:
     efforts: tuple[Effort, ...]
-    energy: energy.EnergyEstimate | None  # None when an effort cannot be priced (no distance)
+    energy: energy.EnergyEstimate | None  # None when an effort cannot be priced (no duration)
     knee: knee.KneeSummary | None
     note: Note | None
 
@@ -29,16 +29,40 @@ def own_words(activity: Activity) -> Activity:
     return replace(activity, description=strip_note(activity.description))
 
 
-def analyse(
-    activity: Activity, streams: Streams | None, profile: AthleteProfile, mode: DetectionMode = "auto"
+def assess(
+    efforts: list[Effort],
+    profile: AthleteProfile,
+    streams: Streams | None = None,
+    host_calories: float | None = None,
+    recent_backward_s: float | None = None,
 ) -> Analysis:
-    efforts = detect_efforts(own_words(activity), streams, mode)
-    estimates = [energy.estimate_effort(effort, profile.weight_kg) for effort in efforts]
+    """Price and describe efforts already found: energy at each effort's grade, kneecap, and the note."""
+    estimates = [
+        energy.estimate_effort(effort, profile.weight_kg, energy.effort_grade(effort, streams))
+        for effort in efforts
+    ]
     priced = [e for e in estimates if e is not None]
+    # A figure for some efforts only would be presented as the whole: better say nothing.
     total = energy.total(priced) if len(priced) == len(estimates) else None
-    return Analysis(
+    facts = NoteFacts(
         efforts=tuple(efforts),
         energy=total,
         knee=knee.summarize(efforts),
-        note=build_note(efforts, profile) if efforts else None,
+        host_calories=host_calories,
+        recent_backward_s=recent_backward_s,
     )
+    return Analysis(
+        efforts=facts.efforts, energy=facts.energy, knee=facts.knee, note=build_note(facts, profile)
+    )
+
+
+def analyse(
+    activity: Activity,
+    streams: Streams | None,
+    profile: AthleteProfile,
+    mode: DetectionMode = "auto",
+    recent_backward_s: float | None = None,
+) -> Analysis:
+    """recent_backward_s: the athlete's backward time in the week before (None: unknown, no tip)."""
+    efforts = detect_efforts(own_words(activity), streams, mode)
+    return assess(efforts, profile, streams, activity.calories, recent_backward_s)

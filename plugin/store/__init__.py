@@ -369,6 +369,17 @@ class Store:
         with self.session() as session:
             return session.get(ActivityRecord, activity_id)
 
+    def backward_seconds_since(self, athlete_id: int, since: datetime, except_activity_id: int) -> float:
+        """The athlete's backward time in activities processed since `since`, leaving one activity out."""
+        with self.session() as session:
+            total = session.scalar(
+                select(func.coalesce(func.sum(ActivityRecord.backward_s), 0.0))
+                .where(ActivityRecord.athlete_id == athlete_id)
+                .where(ActivityRecord.processed_at >= since)
+                .where(ActivityRecord.activity_id != except_activity_id)
+            )
+            return float(total or 0.0)
+
     def delete_activity_record(self, activity_id: int) -> None:
         with self.session() as session:
             session.execute(delete(ActivityRecord).where(ActivityRecord.activity_id == activity_id))

@@ -50,7 +50,15 @@ def test_forward_run_json(capsys):
     result = json.loads(out)
     assert set(result) == {"activity", "efforts", "energy", "knee", "note"}
     assert result["efforts"] == []
-    assert result["energy"] == {"kcal": 0.0, "kcal_low": 0.0, "kcal_high": 0.0, "kcal_if_forward": 0.0}
+    assert result["energy"] == {
+        "kcal": 0.0,
+        "kcal_low": 0.0,
+        "kcal_high": 0.0,
+        "kcal_if_forward": 0.0,
+        "basis": None,
+        "less_certain": None,
+        "host_calories": 516.0,  # the file's own (forward-assuming) figure, passed through
+    }
     assert result["note"] == ""
     assert result["activity"]["sport_type"] == "Run"
     assert result["activity"]["distance_m"] > 8000
@@ -82,6 +90,42 @@ def test_retro_intervals_json_matches_the_design(capsys, tmp_path):
     assert result["knee"]["pfj_per_step_change"] < 0
     assert result["knee"]["steps"] > 0
     assert "assuming" not in result["note"]  # the weight was given
+
+
+def test_known_backward_block_lands_in_the_published_ranges(capsys, tmp_path):
+    # The seed's tempo run holds three spliced backward running intervals (docs/sandbox.md).
+    path = seed_as_streams_json("retro-intervals", tmp_path)
+    _, out, _ = analyze(capsys, str(path), "--json", "--weight", "70")
+    result = json.loads(out)
+    energy, knee, efforts = result["energy"], result["knee"], result["efforts"]
+    minutes = sum(e["duration_s"] for e in efforts) / 60
+    km = sum(e["distance_m"] for e in efforts) / 1000
+    rest = 3.5 * 70 / 1000 * 5 * minutes  # 1 MET for the backward time
+    net_ratio = (energy["kcal"] - rest) / (energy["kcal_if_forward"] - rest)
+    # Backward running: +35 +/- 6% net over forward at the same speed (Wright & Weyand 2001; Rasica 2020).
+    assert 1.29 <= net_ratio <= 1.41
+    # About 1.2-1.3 kcal/kg/km net backward (SCIENCE.md, derived), a little more on the run's gentle climbs.
+    assert 1.2 <= (energy["kcal"] - rest) / 70 / km <= 1.45
+    assert energy["basis"] == "distance" and energy["less_certain"] is False
+    assert energy["host_calories"] == 365.2
+    # Kneecap: Roos 2012's -24% per step at running pace; more, shorter steps per km than the run's own
+    # forward running (its average cadence and speed: 2 x 84.3 steps/min at 3.419 m/s).
+    assert knee["pfj_per_step_change"] == -0.24
+    assert knee["per_distance"] == "about-same"
+    forward_steps_per_km = 2 * 84.3 / 60 / 3.419 * 1000
+    assert knee["steps_per_km"] > 1.2 * forward_steps_per_km
+    # The host's 365 kcal and what going backward added, in the note.
+    assert "The 365 kcal shown for this activity assume forward motion" in result["note"]
+
+
+def test_deadmill_without_distance_is_priced_by_time(capsys, tmp_path):
+    path = seed_as_streams_json("deadmill", tmp_path)
+    _, out, _ = analyze(capsys, str(path), "--json", "--weight", "70")
+    result = json.loads(out)
+    # 15 minutes at 6.0 METs (Compendium 17320): 6.0 x 3.5 x 70 / 1000 x 5 x 15 = 110.25 kcal.
+    assert result["energy"]["kcal"] == pytest.approx(110.2, abs=0.1)
+    assert result["energy"]["basis"] == "time"
+    assert "from time alone, no distance" in result["note"]
 
 
 def test_weight_and_units_change_the_note(capsys, tmp_path):

@@ -117,6 +117,40 @@ def test_manual_tagged_session_fetches_no_streams(client, services, strava, conn
     assert "15:00" in strava.description(505)
 
 
+def add_deadmill(strava, activity_id: int) -> None:
+    strava.add_activity(
+        ATHLETE_ID, activity_id, name="#deadmill", manual=True, distance=0.0, moving_time=900.0
+    )
+
+
+def test_careful_start_line_while_the_weekly_backward_volume_doubles(client, services, strava, connected):
+    # 15 minutes backward each: the first is a first week, the second doubles it, the third does not.
+    for activity_id in (531, 532, 533):
+        add_deadmill(strava, activity_id)
+        deliver(client, services, event(activity_id))
+    assert "build up gradually" in strava.description(531)
+    assert "build up gradually" in strava.description(532)
+    assert "build up gradually" not in strava.description(533)
+    assert count_notes(strava.description(533)) == 1
+
+
+def test_reprocessing_does_not_count_the_activity_against_itself(client, services, strava, connected):
+    add_deadmill(strava, 534)
+    deliver(client, services, event(534))
+    deliver(client, services, event(534, aspect_type="update", updates={"title": "#deadmill again"}))
+    assert "build up gradually" in strava.description(534)
+
+
+def test_compact_note_style_from_the_settings(client, services, strava, connected):
+    with services.store.session() as session:
+        session.execute(update(Athlete).values(settings={"note_style": "compact"}))
+    strava.add_activity(ATHLETE_ID, 535, name="#retro run", streams=CADENCE_STREAMS)
+    deliver(client, services, event(535))
+    description = strava.description(535)
+    assert "Energy: about" in description and "Myth:" in description
+    assert "Kneecap" not in description
+
+
 def add_seed_activity(strava, activity_id: int, key: str, **changes) -> None:
     """A sandbox seed activity (a real recording, maybe with spliced backward intervals), laps unnamed."""
     seed = next(a for a in json.loads(SEED_FILE.read_text())["activities"] if a["key"] == key)
@@ -132,6 +166,8 @@ def test_untagged_run_with_short_step_laps_is_found_from_its_streams(client, ser
     description = strava.description(506)
     assert description.startswith("Felt strong.\n\n")
     assert "3 backward efforts" in description
+    # The host's own forward-assuming figure, and what going backward added to it.
+    assert "The 365 kcal shown for this activity assume forward motion; going backward added" in description
     assert [m for m, _ in strava.calls] == ["GET", "GET", "PUT"]
 
 

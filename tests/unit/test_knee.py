@@ -1,6 +1,12 @@
-"""Kneecap summary: running vs slow wording and step totals."""
+"""Kneecap summary: the published per-step ratios, running vs slow wording, steps and steps per km."""
 
-from plugin.analysis.knee import PFJ_PER_STEP_CHANGE_RUNNING, KneeSummary, summarize
+import pytest
+
+from plugin.analysis.knee import (
+    PFJ_PER_STEP_CHANGE_RUNNING,
+    PFJ_PER_STEP_CHANGE_SELF_SELECTED,
+    summarize,
+)
 from plugin.domain import Effort
 
 
@@ -8,10 +14,14 @@ def effort(distance_m: float, duration_s: float, gait: str = "run", steps: int |
     return Effort(0.0, duration_s, distance_m, duration_s, steps, 0.9, "lap", gait)  # type: ignore[arg-type]
 
 
-def test_constant_is_roos_2012_ratio():
-    # 3.4 vs 4.5 BW at the same speed.
-    assert PFJ_PER_STEP_CHANGE_RUNNING == -0.24
-    assert round(3.4 / 4.5 - 1, 2) == -0.24
+def test_same_speed_change_is_roos_2012_ratio():
+    # Peak patellofemoral compression 3.4 vs 4.5 body weights at the same speed.
+    assert PFJ_PER_STEP_CHANGE_RUNNING == round(3.4 / 4.5 - 1, 2) == -0.24
+
+
+def test_self_selected_change_is_flynn_1995_ratio():
+    # 3.0 vs 5.6 body weights at self-selected speeds: a larger drop, much of it the slower speed.
+    assert PFJ_PER_STEP_CHANGE_SELF_SELECTED == round(3.0 / 5.6 - 1, 2) == -0.46
 
 
 def test_none_for_no_efforts():
@@ -20,21 +30,30 @@ def test_none_for_no_efforts():
 
 def test_running_at_3_m_s():
     s = summarize([effort(600, 200, steps=700), effort(300, 100, steps=350)])
-    assert s == KneeSummary(-0.24, 1050, "about-same")
+    assert s is not None
+    assert s.pfj_per_step_change == -0.24
+    assert s.pfj_per_step_change_self_selected == -0.46
+    assert s.per_distance == "about-same"
+    assert s.steps == 1050
+    assert s.steps_per_km == pytest.approx(1050 / 0.9)
 
 
 def test_running_exactly_at_threshold_counts_as_running():
-    assert summarize([effort(150, 100)]) == KneeSummary(-0.24, None, "about-same")
+    s = summarize([effort(150, 100)])
+    assert s is not None and s.pfj_per_step_change == -0.24 and s.steps is None and s.steps_per_km is None
 
 
-def test_slow_running_is_alike():
-    s = summarize([effort(100, 100)])  # 1.0 m/s: the ODU thesis speed
-    assert s == KneeSummary(0.0, None, "alike")
+def test_slow_running_is_alike_and_makes_no_self_selected_claim():
+    s = summarize([effort(100, 100, steps=150)])  # 1.0 m/s: the ODU thesis speed
+    assert s is not None
+    assert (s.pfj_per_step_change, s.per_distance) == (0.0, "alike")
+    assert s.pfj_per_step_change_self_selected is None
+    assert s.steps_per_km == pytest.approx(1500)
 
 
 def test_walking_is_alike_even_if_fast():
     s = summarize([effort(400, 200, gait="walk", steps=400)])
-    assert s == KneeSummary(0.0, 400, "alike")
+    assert s is not None and (s.pfj_per_step_change, s.steps, s.per_distance) == (0.0, 400, "alike")
 
 
 def test_majority_of_time_decides():
@@ -49,11 +68,13 @@ def test_half_and_half_is_not_most():
     assert summarize([effort(300, 100), effort(50, 100, gait="walk")]).per_distance == "alike"
 
 
-def test_steps_sum_of_known_only():
+def test_steps_only_when_every_effort_has_a_count_but_steps_per_km_from_the_counted():
     s = summarize([effort(600, 200, steps=700), effort(300, 100)])
-    assert s is not None and s.steps == 700
+    assert s is not None
+    assert s.steps is None  # a partial sum would understate the steps taken
+    assert s.steps_per_km == pytest.approx(700 / 0.6)
 
 
 def test_no_duration_makes_no_running_claim():
     s = summarize([effort(0, 0)])
-    assert s == KneeSummary(0.0, None, "alike")
+    assert s is not None and (s.pfj_per_step_change, s.per_distance) == (0.0, "alike")

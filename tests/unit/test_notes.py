@@ -6,12 +6,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugin.analysis.notes import NOTE_END, NOTE_START, STRINGS, build_note, has_note, merge_note, strip_note
+from plugin.analysis.notes import (
+    NOTE_END,
+    NOTE_MAX_CHARS,
+    NOTE_MAX_LINES,
+    NOTE_START,
+    STRINGS,
+    NoteFacts,
+    build_note,
+    has_note,
+    merge_note,
+    strip_note,
+    volume_jumped,
+)
+from plugin.analysis.summary import assess
 from plugin.domain import AthleteProfile, Effort
 
 METRIC_DEFAULT = AthleteProfile(weight_kg=70.0, weight_source="default")
 METRIC_SET = AthleteProfile(weight_kg=70.0, weight_source="settings")
 IMPERIAL = AthleteProfile(weight_kg=70.0, weight_source="settings", units="imperial")
+COMPACT = AthleteProfile(weight_kg=70.0, weight_source="settings", note_style="compact")
 
 
 def effort(distance_m: float, duration_s: float, gait: str = "run", steps: int | None = None) -> Effort:
@@ -21,23 +35,27 @@ def effort(distance_m: float, duration_s: float, gait: str = "run", steps: int |
 TWO_RUNS = [effort(480, 160, steps=620), effort(320, 152, steps=420)]
 
 
-def note_lines(efforts, profile=METRIC_SET):
-    note = build_note(efforts, profile)
+def note_text(efforts, profile=METRIC_SET, **context) -> str:
+    note = assess(efforts, profile, **context).note
     assert note is not None
-    return note.text.split("\n")
+    return note.text
+
+
+def note_lines(efforts, profile=METRIC_SET, **context) -> list[str]:
+    return note_text(efforts, profile, **context).split("\n")
 
 
 # --- build_note ---------------------------------------------------------------------------------------
 
 
 def test_none_for_no_efforts():
-    assert build_note([], METRIC_SET) is None
+    assert build_note(NoteFacts((), None, None), METRIC_SET) is None
+    assert assess([], METRIC_SET).note is None
 
 
 def test_metric_two_running_efforts_full_text():
     # 800 m in 312 s; 70 kg -> about 82 kcal gross backward (ACSM x1.35 on the net part), 62 forward.
-    lines = note_lines(TWO_RUNS)
-    assert lines == [
+    assert note_lines(TWO_RUNS) == [
         "⟲ Backstride: 2 backward efforts, 0.80 km in 5:12, about 1,040 steps.",
         "Energy: about 82 kcal (79–85), 20 kcal more than the same distance forward.",
         "Kneecap: about 24% less compression per step than running forward at the same speed; "
@@ -48,8 +66,23 @@ def test_metric_two_running_efforts_full_text():
     ]
 
 
+def test_detailed_with_host_calories_and_a_first_backward_week():
+    lines = note_lines(TWO_RUNS, host_calories=612.4, recent_backward_s=0.0)
+    assert lines[2] == (
+        "The 612 kcal shown for this activity assume forward motion; going backward added about 20 (16–23)."
+    )
+    assert lines[-2].startswith("More backward than usual: build up gradually, walk before you run it")
+    assert "Ask a clinician first." in lines[-2]
+    assert len(lines) == NOTE_MAX_LINES
+
+
+def test_compact_leaves_out_host_calories_and_kneecap():
+    lines = note_lines(TWO_RUNS, COMPACT, host_calories=612.4)
+    assert [line.split(" ")[0] for line in lines[:-1]] == ["⟲", "Energy:", "Myth:"]
+
+
 def test_note_keeps_its_efforts():
-    note = build_note(TWO_RUNS, METRIC_SET)
+    note = assess(TWO_RUNS, METRIC_SET).note
     assert note is not None and note.efforts == tuple(TWO_RUNS)
 
 
@@ -87,8 +120,8 @@ def test_default_weight_sentence_uses_profile_weight():
 
 
 def test_no_weight_sentence_when_weight_is_known():
-    assert "assuming" not in "\n".join(note_lines(TWO_RUNS, METRIC_SET))
-    assert "assuming" not in "\n".join(note_lines(TWO_RUNS, AthleteProfile(80.0, "host")))
+    assert "assuming" not in note_text(TWO_RUNS, METRIC_SET)
+    assert "assuming" not in note_text(TWO_RUNS, AthleteProfile(80.0, "host"))
 
 
 def test_energy_numbers_match_hand_calculation():
@@ -100,17 +133,35 @@ def test_energy_numbers_match_hand_calculation():
     assert line.endswith(" 24 kcal more than the same distance forward.")
 
 
-def test_walking_knee_wording_and_wider_myth_range():
+def test_walking_energy_is_marked_less_certain_with_a_wider_myth_range():
     lines = note_lines([effort(500, 500, gait="walk", steps=800)])
+    assert lines[1] == (
+        "Energy: about 33 kcal (31–35; walking backward: less certain), 5 kcal more than the same distance "
+        "forward."
+    )
     assert lines[2] == "Kneecap: at this pace backward and forward load the kneecap about alike."
     expected = "Your 800 backward steps were worth about 800–1,120 forward steps of energy, not 8,000."
     assert expected in lines[3]
 
 
 def test_a_range_that_rounds_to_one_number_is_not_shown():
-    # The sandbox's seed walk (68 m backward in 77 s, 61 kg): a few kcal, low and high round alike.
-    energy_line = note_lines([effort(68, 77, gait="walk", steps=155)], AthleteProfile(61.0, "settings"))[1]
-    assert energy_line == "Energy: about 4 kcal, 1 kcal more than the same distance forward."
+    energy_line = note_lines([effort(40, 40, gait="walk", steps=70)], AthleteProfile(50.0, "settings"))[1]
+    assert energy_line == (
+        "Energy: about 2 kcal (walking backward: less certain), under 1 kcal more than the same distance "
+        "forward."
+    )
+
+
+def test_uphill_effort_costs_more_in_the_note():
+    from plugin.domain import Streams
+
+    uphill = Streams(time=tuple(float(t) for t in range(0, 400)), grade_smooth=(6.0,) * 400)
+    flat_line = note_lines([effort(1000, 1000 / 3.0)])[1]
+    uphill_line = note_lines([effort(1000, 1000 / 3.0)], streams=uphill)[1]
+    assert flat_line.startswith("Energy: about 101 kcal")
+    # 6% uphill: forward 3.5 + 36 + 0.9 x 180 x 0.06 = 49.22 ml/kg/min -> backward 3.5 + 1.35 x 45.72
+    # = 65.22 -> 126.8 kcal.
+    assert uphill_line.startswith("Energy: about 127 kcal")
 
 
 def test_slow_running_knee_is_alike():
@@ -121,7 +172,7 @@ def test_steps_unknown_gives_lap_myth():
     lines = note_lines([effort(400, 150)])
     assert "steps" not in lines[0]
     assert lines[-2] == (
-        "Myth: one lap backward ≠ six laps forward; a backward lap costs about 1.3 forward laps."
+        "Myth: one lap backward ≠ six laps forward; a backward lap costs about 1.3–1.4 forward laps."
     )
 
 
@@ -144,10 +195,14 @@ def test_steps_rounding_below_1000_exact_and_to_ten_above():
     )
 
 
-def test_no_distance_no_energy_line_and_general_myth():
-    lines = note_lines([effort(0, 120, gait="walk")])
-    assert lines[0] == "⟲ Backstride: 1 backward walk, 2:00."
-    assert not any(line.startswith("Energy") for line in lines)
+def test_no_distance_is_priced_by_time_and_says_so():
+    # A 10-minute deadmill, 70 kg: 6.0 METs (73.5 kcal), 8.0 METs uphill (98), forward walking 4.3 (52.7).
+    lines = note_lines([effort(0, 600, gait="walk")], host_calories=300)
+    assert lines[0] == "⟲ Backstride: 1 backward walk, 10:00."
+    assert lines[1] == (
+        "Energy: about 74 kcal (74–98; from time alone, no distance), 21 kcal more than walking forward "
+        "as long."
+    )
     assert lines[-2] == (
         "Myth: 100 backward steps ≠ 1,000 forward steps; "
         "they are worth about 100–140 forward steps of energy."
@@ -155,8 +210,32 @@ def test_no_distance_no_energy_line_and_general_myth():
 
 
 def test_energy_line_absent_when_an_effort_cannot_be_priced():
-    lines = note_lines([effort(400, 150), effort(0, 60)])
+    lines = note_lines([effort(400, 150), effort(0, 0)])
     assert not any(line.startswith("Energy") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "backward_s,recent_s,tip",
+    [
+        (600, 0.0, True),  # a first backward week
+        (600, 600, True),  # the week's volume doubles
+        (600, 601, False),
+        (299, 0.0, False),  # a few minutes are no jump
+        (600, None, False),  # history unknown (a file on the command line)
+    ],
+)
+def test_careful_start_tip_when_backward_volume_jumps(backward_s, recent_s, tip):
+    assert volume_jumped(backward_s, recent_s) is tip
+    text = note_text([effort(backward_s * 2.5, backward_s)], recent_backward_s=recent_s)
+    assert ("build up gradually" in text) is tip
+
+
+def test_host_calories_line_only_with_a_figure():
+    assert "shown for this activity" not in note_text(TWO_RUNS, host_calories=None)
+    assert "shown for this activity" not in note_text(TWO_RUNS, host_calories=0.0)
+    # Below our own forward figure for the backward part alone (62 kcal): counted another way, not shown.
+    assert "shown for this activity" not in note_text(TWO_RUNS, host_calories=50.0)
+    assert "The 70 kcal shown for this activity" in note_text(TWO_RUNS, host_calories=70.0)
 
 
 CASES = [
@@ -169,24 +248,51 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("efforts", CASES)
-@pytest.mark.parametrize("profile", [METRIC_DEFAULT, METRIC_SET, IMPERIAL])
-def test_shape_markers_line_count_no_markdown(efforts, profile):
-    note = build_note(efforts, profile)
-    assert note is not None
-    lines = note.text.split("\n")
+def assert_note_shape(text: str) -> None:
+    lines = text.split("\n")
     assert lines[0].startswith(NOTE_START)
     assert lines[-1] == NOTE_END
-    assert 3 <= len(lines) <= 6
+    assert 3 <= len(lines) <= NOTE_MAX_LINES
+    assert len(text) <= NOTE_MAX_CHARS
     assert sum(line.startswith(NOTE_START) for line in lines) == 1
     assert all(line and line == line.strip() for line in lines)
-    assert not re.search(r"[*#`]|(^|\W)_|_(\W|$)|\[.*\]\(", note.text)
+    assert not re.search(r"[*#`]|(^|\W)_|_(\W|$)|\[.*\]\(", text)
     # The note merges cleanly (it is one valid block).
-    assert merge_note("", note.text) == note.text
+    assert merge_note("", text) == text
+
+
+@pytest.mark.parametrize("efforts", CASES)
+@pytest.mark.parametrize("profile", [METRIC_DEFAULT, METRIC_SET, IMPERIAL, COMPACT])
+def test_shape_markers_line_count_no_markdown(efforts, profile):
+    assert_note_shape(note_text(efforts, profile, host_calories=1234.0, recent_backward_s=0.0))
+
+
+efforts_st = st.builds(
+    effort,
+    st.floats(min_value=0, max_value=200_000),
+    st.floats(min_value=0, max_value=100_000),
+    st.sampled_from(["run", "walk"]),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=500_000)),
+)
+
+
+@given(
+    st.lists(efforts_st, min_size=1, max_size=20),
+    st.sampled_from([METRIC_DEFAULT, METRIC_SET, IMPERIAL, COMPACT]),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=100_000)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=200_000)),
+    st.floats(min_value=30, max_value=200),
+)
+def test_notes_never_exceed_their_limits(efforts, profile, host_calories, recent_s, weight):
+    from dataclasses import replace
+
+    profile = replace(profile, weight_kg=weight)
+    assert_note_shape(note_text(efforts, profile, host_calories=host_calories, recent_backward_s=recent_s))
 
 
 def test_every_string_key_exists_in_english_and_unknown_lang_falls_back():
-    assert build_note(TWO_RUNS, METRIC_SET, lang="xx").text == build_note(TWO_RUNS, METRIC_SET).text
+    facts = NoteFacts(tuple(TWO_RUNS), None, None)
+    assert build_note(facts, METRIC_SET, lang="xx").text == build_note(facts, METRIC_SET).text
     assert set(STRINGS) == {"en"}
 
 
