@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from plugin.config import Settings, load_settings
 from plugin.services import Services, build_services
@@ -15,6 +16,9 @@ __version__ = "0.1.0"
 
 # Webhook bodies are a few hundred bytes; anything much larger is not from the host.
 MAX_REQUEST_BYTES = 64 * 1024
+SESSION_LIFETIME_S = 12 * 60 * 60
+
+csrf = CSRFProtect()
 
 
 def create_app(
@@ -37,19 +41,27 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
-        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 14,
+        # A signed-in session lasts 12 hours; connecting again (one click, no consent page) renews it.
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME_S,
+        # Forms carry a CSRF token valid for the session's life, not a shorter fixed time.
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(flask_config)
     app.extensions["backstride"] = services
     _quiet_noisy_loggers()
 
-    from plugin.web import connect, health, pages, webhook
+    from plugin.web import connect, health, pages, settings, webhook
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(connect.bp)
+    app.register_blueprint(settings.bp)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
     pages.init_app(app)
+    # Every form is protected; the host's webhook posts carry no browser session and are checked by
+    # their verify token, subscription id and owner instead.
+    csrf.init_app(app)
+    csrf.exempt(webhook.bp)
     return app
 
 

@@ -66,3 +66,17 @@ def analyse(
     """recent_backward_s: the athlete's backward time in the week before (None: unknown, no tip)."""
     efforts = detect_efforts(own_words(activity), streams, mode)
     return assess(efforts, profile, streams, activity.calories, recent_backward_s)
+
+
+# A made-up session for the landing page: three backward running intervals in a tempo run, 70 kg.
+_EXAMPLE_EFFORTS = (
+    Effort(600.0, 690.0, 210.0, 90.0, 262, 0.95, "stream", "run"),
+    Effort(1200.0, 1275.0, 180.0, 75.0, 221, 0.95, "stream", "run"),
+    Effort(1800.0, 1890.0, 205.0, 90.0, 260, 0.95, "stream", "run"),
+)
+
+
+def example_note() -> str:
+    """The note Backstride would write for a made-up session, computed by the real model."""
+    result = assess(list(_EXAMPLE_EFFORTS), AthleteProfile(70.0, "settings"), host_calories=412.0)
+    return result.note.text if result.note else ""

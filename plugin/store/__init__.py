@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -213,6 +214,75 @@ class Store:
                 .where(Athlete.id == athlete_id)
                 .values(needs_reconnect=True, refresh_lease_until=None, updated_at=utcnow())
             )
+
+    def update_settings(self, athlete_id: int, settings: dict[str, Any]) -> bool:
+        """Replace the athlete's settings; False when the athlete no longer exists."""
+        with self.session() as session:
+            athlete = session.get(Athlete, athlete_id)
+            if athlete is None:
+                return False
+            athlete.settings = dict(settings)
+            athlete.updated_at = utcnow()
+            return True
+
+    def recent_records(self, athlete_id: int, limit: int = 20) -> list[ActivityRecord]:
+        """The athlete's processed activities still on record (7 days), newest first."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(ActivityRecord)
+                    .where(ActivityRecord.athlete_id == athlete_id)
+                    .order_by(ActivityRecord.processed_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    def export_athlete(self, athlete_id: int) -> dict[str, Any] | None:
+        """Everything stored about the athlete, as plain JSON-able data; tokens only said to exist."""
+        with self.session() as session:
+            athlete = session.get(Athlete, athlete_id)
+            if athlete is None:
+                return None
+            records = session.scalars(select(ActivityRecord).where(ActivityRecord.athlete_id == athlete_id))
+            events = session.scalars(select(InboxEvent).where(InboxEvent.owner_id == athlete_id))
+            return {
+                "athlete": {
+                    "id": athlete.id,
+                    "connected_at": _iso(athlete.connected_at),
+                    "updated_at": _iso(athlete.updated_at),
+                    "scopes": sorted(athlete.scope_set),
+                    "needs_reconnect": athlete.needs_reconnect,
+                    "host_weight_kg": athlete.host_weight_kg,
+                    "host_units": athlete.host_units,
+                    "settings": dict(athlete.settings or {}),
+                    "tokens": "stored encrypted (Fernet); not exported, they give access to your account",
+                },
+                "activity_records": [
+                    {
+                        "activity_id": r.activity_id,
+                        "processed_at": _iso(r.processed_at),
+                        "efforts": r.efforts,
+                        "backward_m": r.backward_m,
+                        "backward_s": r.backward_s,
+                        "note": r.note,
+                        "written": r.written,
+                    }
+                    for r in records
+                ],
+                "events": [
+                    {
+                        "object_type": e.object_type,
+                        "object_id": e.object_id,
+                        "aspect_type": e.aspect_type,
+                        "updates": e.updates,
+                        "event_time": e.event_time,
+                        "status": e.status,
+                        "received_at": _iso(e.received_at),
+                        "outcome": e.outcome,
+                    }
+                    for e in events
+                ],
+            }
 
     def delete_athlete(self, athlete_id: int) -> None:
         """The athlete and everything of theirs, in one transaction."""
@@ -444,3 +514,7 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAP
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.replace(tzinfo=UTC).isoformat()

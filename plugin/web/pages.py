@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from plugin.analysis.summary import example_note
+
 bp = Blueprint("pages", __name__)
 
 # No inline scripts or styles anywhere: the policy can stay strict.
@@ -16,7 +18,17 @@ CONTENT_SECURITY_POLICY = (
 
 @bp.get("/")
 def landing():
-    return render_template("landing.html")
+    return render_template("landing.html", example_note=example_note())
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("privacy.html")
+
+
+@bp.get("/support")
+def support():
+    return render_template("support.html")
 
 
 def init_app(app: Flask) -> None:

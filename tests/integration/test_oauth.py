@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
@@ -163,3 +164,22 @@ def test_session_cookie_is_httponly_lax_and_secure_for_https(client):
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Secure" in cookie
+
+
+def test_the_signed_in_session_expires_after_12_hours(client, strava):
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    from plugin import SESSION_LIFETIME_S
+
+    strava.add_athlete(ATHLETE_ID)
+    state = start_connect(client)["state"]
+    code = strava.issue_code(ATHLETE_ID)
+    response = client.get(
+        f"/oauth/callback?state={state}&code={code}&scope=read,activity:read_all,activity:write"
+    )
+    cookie = response.headers["Set-Cookie"]
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    lifetime = (expires - datetime.now(UTC)).total_seconds()
+    assert SESSION_LIFETIME_S == 12 * 3600
+    assert abs(lifetime - SESSION_LIFETIME_S) < 60

@@ -143,6 +143,11 @@ class StravaClient:
             return
         self._raise_for_status(response, "POST /oauth/revoke")
 
+    def activity_url(self, activity_id: int) -> str:
+        """The activity's page on the host's site, for the "View on Strava" link (the OAuth URL's origin)."""
+        site = self.oauth_url.removesuffix("/oauth")
+        return f"{site}/activities/{int(activity_id)}"
+
     # --- API ----------------------------------------------------------------------------------------
 
     def fetch_athlete(self, access_token: str) -> AthleteInfo:

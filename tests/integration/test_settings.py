@@ -1,0 +1,274 @@
+"""The signed-in runner's pages: settings, the data download, disconnect and sign-out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from plugin.pipeline import profile_for
+from tests.conftest import ATHLETE_ID, event, run_queue
+
+VALID = {
+    "weight": "68.5",
+    "weight_unit": "kg",
+    "units": "host",
+    "detection": "auto",
+    "note_style": "detailed",
+}
+
+
+@pytest.fixture
+def signed_in(client, connected):
+    with client.session_transaction() as session:
+        session["athlete_id"] = connected
+    return connected
+
+
+def csrf_token(client, path: str = "/settings") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def post_settings(client, **changes):
+    form = {**VALID, "csrf_token": csrf_token(client), **changes}
+    return client.post("/settings", data={k: v for k, v in form.items() if v is not None})
+
+
+def stored_settings(services) -> dict:
+    return services.store.athlete(ATHLETE_ID).settings
+
+
+# --- access --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/settings"), ("GET", "/settings/export")])
+def test_pages_need_a_signed_in_athlete(client, connected, method, path):
+    response = client.open(path, method=method)
+    assert response.status_code == 401
+    page = response.get_data(as_text=True)
+    assert "Please connect first" in page
+    assert 'href="/connect' in page
+    assert "90210" not in page
+
+
+def test_posts_without_a_csrf_token_are_refused_and_change_nothing(client, services, signed_in):
+    response = client.post("/settings", data={**VALID, "weight": "80"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert stored_settings(services) == {}
+    assert client.post("/disconnect").status_code == 400
+    assert services.store.is_connected(ATHLETE_ID)
+
+
+def test_a_session_for_a_deleted_athlete_is_signed_out(client, services, signed_in):
+    services.store.delete_athlete(ATHLETE_ID)
+    assert client.get("/settings").status_code == 401
+    with client.session_transaction() as session:
+        assert "athlete_id" not in session
+
+
+# --- the settings form -----------------------------------------------------------------------------------
+
+
+def test_settings_page_has_a_labelled_field_for_every_setting(client, signed_in):
+    page = client.get("/settings").get_data(as_text=True)
+    for field_id in ("weight", "weight_unit"):
+        assert f'<label for="{field_id}"' in page and f'id="{field_id}"' in page
+    for legend in ("Units in notes", "Which activities get a note", "Note detail"):
+        assert f"<legend>{legend}</legend>" in page
+    assert "Pause notes" in page
+    assert "(62.0 kg)" in page  # the host profile's weight, used while the field is empty
+    assert 'action="/disconnect"' in page and "Download what Backstride stores about you" in page
+
+
+def test_saving_valid_settings_stores_them_and_redirects(client, services, signed_in):
+    response = post_settings(
+        client, weight="150", weight_unit="lb", units="imperial", detection="tagged", note_style="compact"
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/settings?saved=1")
+    assert stored_settings(services) == {
+        "weight_kg": 68.04,
+        "weight_unit": "lb",
+        "units": "imperial",
+        "detection": "tagged",
+        "note_style": "compact",
+        "paused": False,
+    }
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Settings saved." in page
+    assert 'value="150"' in page  # shown back in the athlete's unit
+    profile = profile_for(services.store.athlete(ATHLETE_ID))
+    assert (profile.weight_kg, profile.weight_source, profile.units, profile.note_style) == (
+        68.04,
+        "settings",
+        "imperial",
+        "compact",
+    )
+
+
+def test_empty_weight_and_following_the_host_fall_back_to_the_profile(client, services, signed_in):
+    assert post_settings(client, weight="", units="host").status_code == 303
+    settings = stored_settings(services)
+    assert settings["weight_kg"] is None and "units" not in settings
+    profile = profile_for(services.store.athlete(ATHLETE_ID))
+    assert (profile.weight_kg, profile.weight_source, profile.units) == (62.0, "host", "metric")
+
+
+def test_a_decimal_comma_is_a_decimal_point(client, services, signed_in):
+    assert post_settings(client, weight="71,5").status_code == 303
+    assert stored_settings(services)["weight_kg"] == 71.5
+
+
+@pytest.mark.parametrize(
+    "changes,field,message",
+    [
+        ({"weight": "abc"}, "weight", "Enter your weight as a number"),
+        ({"weight": "nan"}, "weight", "Enter your weight as a number"),
+        ({"weight": "7"}, "weight", "between 25 and 300 kg"),
+        ({"weight": "900", "weight_unit": "lb"}, "weight", "between 55 and 661 lb"),
+        ({"weight_unit": "stone"}, "weight_unit", "Choose kg or lb."),
+        ({"units": "furlongs"}, "units", "Choose one of the unit options."),
+        ({"detection": "always"}, "detection", "Choose one of the detection options."),
+        ({"note_style": "verbose"}, "note_style", "Choose compact or detailed."),
+    ],
+)
+def test_bad_values_are_explained_next_to_the_field_and_nothing_is_saved(
+    client, services, signed_in, changes, field, message
+):
+    post_settings(client, weight="80")  # something saved before
+    before = stored_settings(services)
+    response = post_settings(client, **{**changes, "paused": "on"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Nothing was saved" in page
+    error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', page)
+    assert error and message in error.group(1)
+    assert f'aria-describedby="{field}-error"' in page or f'{field}-error"' in page
+    assert stored_settings(services) == before  # nothing half-applied, not even the pause
+
+
+def test_the_typed_value_is_shown_back_after_an_error(client, signed_in):
+    page = post_settings(client, weight="7x").get_data(as_text=True)
+    assert 'value="7x"' in page
+
+
+def test_pausing_stops_notes_without_any_host_call(client, services, strava, signed_in):
+    assert post_settings(client, paused="on").status_code == 303
+    strava.add_activity(ATHLETE_ID, 701, name="#retro run")
+    client.post("/webhooks/strava", json=event(701))
+    run_queue(services)
+    assert strava.calls == []
+    assert "Notes are paused" in client.get("/settings").get_data(as_text=True)
+
+
+def test_recent_activities_link_to_the_host_with_view_on_strava(client, services, strava, signed_in):
+    strava.add_activity(ATHLETE_ID, 702, name="#retro run", distance=1200.0, moving_time=500.0)
+    client.post("/webhooks/strava", json=event(702))
+    run_queue(services)
+    page = client.get("/settings").get_data(as_text=True)
+    assert '<a href="https://strava.test/activities/702">View on Strava</a>' in page
+    assert "1 effort, 1.20 km" in page
+
+
+# --- the data download ---------------------------------------------------------------------------------
+
+
+def test_export_is_everything_stored_about_the_athlete_without_tokens(client, services, strava, signed_in):
+    post_settings(client, weight="70")
+    strava.add_activity(ATHLETE_ID, 703, name="#retro run")
+    client.post("/webhooks/strava", json=event(703))
+    run_queue(services)
+    response = client.get("/settings/export")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = json.loads(response.get_data(as_text=True))
+    assert data["athlete"]["id"] == ATHLETE_ID
+    assert data["athlete"]["settings"]["weight_kg"] == 70.0
+    assert [r["activity_id"] for r in data["activity_records"]] == [703]
+    assert [e["object_id"] for e in data["events"]] == [703]
+    tokens = services.store.tokens(ATHLETE_ID)
+    assert tokens.access_token not in response.get_data(as_text=True)
+    assert tokens.refresh_token not in response.get_data(as_text=True)
+
+
+# --- disconnect and sign-out -----------------------------------------------------------------------------
+
+
+def test_disconnect_revokes_deletes_everything_and_signs_out(client, services, strava, signed_in):
+    strava.add_activity(ATHLETE_ID, 704, name="#retro run")
+    client.post("/webhooks/strava", json=event(704))
+    run_queue(services)
+    token = csrf_token(client)
+    strava.calls.clear()
+    response = client.post("/disconnect", data={"csrf_token": token})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Disconnected and deleted" in page
+    assert "access to your Strava account has been revoked" in page
+    assert strava.calls_to("POST", "/oauth/revoke")
+    assert not services.store.is_connected(ATHLETE_ID)
+    assert services.store.activity_record(704) is None
+    assert services.store.export_athlete(ATHLETE_ID) is None
+    with client.session_transaction() as session:
+        assert "athlete_id" not in session
+    assert client.get("/settings").status_code == 401
+
+
+def test_disconnect_deletes_even_when_the_host_cannot_revoke(client, services, strava, signed_in):
+    token = csrf_token(client)
+    strava.fail("POST", "/oauth/revoke", 500, times=10)
+    response = client.post("/disconnect", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert "could not be reached to revoke" in response.get_data(as_text=True)
+    assert not services.store.is_connected(ATHLETE_ID)
+
+
+def test_sign_out_ends_the_session_only(client, services, signed_in):
+    token = csrf_token(client)
+    response = client.post("/signout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert client.get("/settings").status_code == 401
+    assert services.store.is_connected(ATHLETE_ID)
+
+
+# --- the public pages -------------------------------------------------------------------------------------
+
+
+def test_landing_has_the_connect_button_an_example_note_and_the_attribution(client):
+    page = client.get("/").get_data(as_text=True)
+    assert '<a class="connect" href="/connect">' in page
+    assert 'alt="Connect with Strava"' in page and 'height="48"' in page
+    assert "⟲ Backstride: 3 backward efforts" in page
+    assert "Powered by Strava" in page
+    assert 'href="/privacy"' in page and 'href="/support"' in page
+    assert "<script" not in page
+
+
+@pytest.mark.parametrize("path,heading", [("/privacy", "Privacy"), ("/support", "Support")])
+def test_privacy_and_support_pages(client, path, heading):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert f"<h1>{heading}</h1>" in response.get_data(as_text=True)
+
+
+def test_session_cookie_is_not_secure_on_plain_http(env, strava):
+    from plugin import create_app
+
+    app = create_app({**env, "BACKSTRIDE_PUBLIC_URL": "http://127.0.0.1:5000"}, TESTING=True)
+    cookie = app.test_client().get("/connect").headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "Secure" not in cookie
+
+
+@pytest.mark.parametrize("path", ["/", "/settings", "/privacy"])
+def test_every_page_carries_the_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
