@@ -39,6 +39,8 @@ def run_demo(once: bool, out: TextIO = sys.stdout, stop: threading.Event | None 
 
         print("Open:", file=out)
         print(f"  Backstride landing page  {stack.plugin_url}/", file=out)
+        # The browser is not signed in yet: Connect there once (the sandbox skips its consent page).
+        print(f"  Runner settings          {stack.plugin_url}/settings (Connect first, one click)", file=out)
         print(f"  Sandbox activities       {stack.sandbox_url('/')}", file=out)
         for activity in uploaded:
             page = stack.sandbox_url(f"/activities/{activity['id']}")

@@ -14,10 +14,10 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plugin.analysis.notes import KG_PER_LB
+from plugin.analysis.notes import KG_PER_LB, M_PER_MILE
 from plugin.domain import NOTE_STYLES
 from plugin.hosts.base import HostError
-from plugin.pipeline import NeedsReconnect
+from plugin.pipeline import NeedsReconnect, profile_for
 from plugin.store.models import Athlete
 from plugin.web import services
 
@@ -180,13 +180,13 @@ def _not_signed_in() -> tuple[str, int]:
 
 def _settings_page(athlete: Athlete, values: FormValues, errors: dict[str, str], status: int = 200):
     svc = services()
+    per_unit, unit = (M_PER_MILE, "mi") if profile_for(athlete).units == "imperial" else (1000.0, "km")
     records = [
         {
             "url": svc.host.activity_url(r.activity_id),
             "processed_at": r.processed_at,
             "efforts": r.efforts,
-            "backward_m": r.backward_m,
-            "backward_s": r.backward_s,
+            "distance": f"{r.backward_m / per_unit:.2f} {unit}",
             "written": r.written,
         }
         for r in svc.store.recent_records(athlete.id)

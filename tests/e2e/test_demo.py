@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,7 @@ def test_demo_once_prints_the_annotated_descriptions_and_exits_0(tmp_path):
     assert "no note" in next(k for k in blocks if k.startswith("Easy recovery run"))
     assert "no note" in next(k for k in blocks if k.startswith("Lunch ride"))
     assert "Backstride landing page  http://127.0.0.1:" in out
+    assert re.search(r"Runner settings +http://127\.0\.0\.1:\d+/settings", out)
     assert list(tmp_path.iterdir()) == []  # nothing left behind in the working directory
 
 
