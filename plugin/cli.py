@@ -75,10 +75,40 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--units", choices=["metric", "imperial"], default="metric")
     analyze.set_defaults(func=cmd_analyze, needs_settings=False)
 
+    manifest = commands.add_parser("manifest", help="the marketplace manifest")
+    manifest.add_argument("action", choices=["check"])
+    manifest.add_argument(
+        "--file", metavar="PATH", help="the manifest to check (default: the one shipped with the package)"
+    )
+    manifest.set_defaults(func=cmd_manifest, needs_settings=False)
+
     subscription = commands.add_parser("subscription", help="manage the host's push subscription")
     subscription.add_argument("action", choices=["create", "show", "delete"])
     subscription.set_defaults(func=cmd_subscription)
     return parser
+
+
+# --- manifest -------------------------------------------------------------------------------------------
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from plugin.manifest import PACKAGED_MANIFEST, ManifestError, check_manifest
+
+    path = Path(args.file) if args.file else PACKAGED_MANIFEST
+    try:
+        result = check_manifest(path)
+    except ManifestError as exc:
+        print(f"backstride manifest check: {path}: {exc}", file=sys.stderr)
+        return 1
+    if result.errors:
+        for error in result.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        print(f"backstride manifest check: {len(result.errors)} problem(s) in {path}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid against the schema and the app ({result.paths_checked} paths checked)")
+    return 0
 
 
 # --- serve ----------------------------------------------------------------------------------------------

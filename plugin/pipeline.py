@@ -34,6 +34,11 @@ T = TypeVar("T")
 EVENT_LEASE = timedelta(minutes=5)
 # Retries of a job that failed for a transient reason (host down, unexpected error), then it is dead.
 MAX_ATTEMPTS = 6
+# Host calls per event, in the normal case (a 401's refresh and retry aside): the activity, its streams and
+# the update for an annotated activity; the activity alone for one we leave alone; nothing for a duplicate.
+CALLS_PER_ANNOTATED_ACTIVITY = 3
+CALLS_PER_IGNORED_ACTIVITY = 1
+CALLS_PER_DUPLICATE_EVENT = 0
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 # Wait before looking again at an event whose earlier sibling (same activity) is still being processed.

@@ -26,6 +26,11 @@ def privacy():
     return render_template("privacy.html")
 
 
+@bp.get("/terms")
+def terms():
+    return render_template("terms.html")
+
+
 @bp.get("/support")
 def support():
     return render_template("support.html")

@@ -250,7 +250,9 @@ def test_landing_has_the_connect_button_an_example_note_and_the_attribution(clie
     assert "<script" not in page
 
 
-@pytest.mark.parametrize("path,heading", [("/privacy", "Privacy"), ("/support", "Support")])
+@pytest.mark.parametrize(
+    "path,heading", [("/privacy", "Privacy"), ("/support", "Support"), ("/terms", "Terms of use")]
+)
 def test_privacy_and_support_pages(client, path, heading):
     response = client.get(path)
     assert response.status_code == 200

@@ -25,10 +25,15 @@ class UpdateValue(fields.Field):
         raise ValidationError("must be a string")
 
 
+# The events Strava sends and the webhook accepts (manifest.json declares the same).
+EVENT_OBJECT_TYPES = ("activity", "athlete")
+EVENT_ASPECT_TYPES = ("create", "update", "delete")
+
+
 class WebhookEventSchema(_Lenient):
-    object_type = fields.String(required=True, validate=validate.OneOf(["activity", "athlete"]))
+    object_type = fields.String(required=True, validate=validate.OneOf(EVENT_OBJECT_TYPES))
     object_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    aspect_type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
+    aspect_type = fields.String(required=True, validate=validate.OneOf(EVENT_ASPECT_TYPES))
     owner_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     subscription_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     event_time = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
