@@ -7,14 +7,47 @@ import responses
 
 from plugin import create_app
 from tests.fake_strava import API, CLIENT_ID, CLIENT_SECRET, OAUTH, FakeStrava
+from tests.system_packages import PostgresServer, RedisServer
 
 VERIFY_TOKEN = "verify-token-for-tests"
 PUBLIC_URL = "https://backstride.test"
 ATHLETE_ID = 90210  # made up
 
 
+# Every integration test runs on the embedded defaults (SQLite, an in-process queue) and on the scaled-out
+# configuration (PostgreSQL and Redis, private servers started for the test run; installed in CI).
+BACKENDS = ("embedded", "postgres-redis")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> dict[str, str]:
+    """The database and queue URLs of one configuration (empty: the embedded defaults)."""
+    if request.param == "embedded":
+        return {}
+    postgres = request.getfixturevalue("postgres")
+    redis_server = request.getfixturevalue("redis_server")
+    return {
+        "BACKSTRIDE_DATABASE_URL": postgres.new_database(),
+        "BACKSTRIDE_QUEUE_URL": redis_server.new_url(),
+    }
+
+
 @pytest.fixture
-def env(tmp_path) -> dict[str, str]:
+def env(tmp_path, backend) -> dict[str, str]:
     return {
         "BACKSTRIDE_INSTANCE_DIR": str(tmp_path),
         "BACKSTRIDE_QUEUE_URL": "memory://",
@@ -24,6 +57,7 @@ def env(tmp_path) -> dict[str, str]:
         "STRAVA_VERIFY_TOKEN": VERIFY_TOKEN,
         "STRAVA_OAUTH_URL": OAUTH,
         "STRAVA_API_URL": API,
+        **backend,
     }
 
 

@@ -500,10 +500,18 @@ class Store:
 
 
 def make_engine(database_url: str) -> Engine:
-    engine = create_engine(database_url, pool_pre_ping=True)
+    engine = create_engine(_with_driver(database_url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
+
+
+def _with_driver(database_url: str) -> str:
+    """postgresql://... means psycopg 3 (SQLAlchemy would otherwise pick psycopg2, which we do not ship)."""
+    for plain in ("postgresql://", "postgres://"):
+        if database_url.startswith(plain):
+            return "postgresql+psycopg://" + database_url.removeprefix(plain)
+    return database_url
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection

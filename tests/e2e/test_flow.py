@@ -23,9 +23,10 @@ RUN = {
 
 
 @pytest.fixture
-def stack():
+def stack(backend):
+    # backend: the embedded defaults, or PostgreSQL and Redis (tests/conftest.py).
     config = SandboxConfig(seed=False, delivery_retry_s=0.2)
-    with Stack(config) as running:
+    with Stack(config, extra_env=backend) as running:
         running.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Eve", "weight": 64.0})
         running.subscribe()
         yield running
