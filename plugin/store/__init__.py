@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, exists, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store.crypto import TokenCipher
-from plugin.store.models import ActivityRecord, AppState, Athlete, Base, InboxEvent, RateLimitState
+from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
 
 __all__ = ["Store", "TokenSet", "NewEvent", "ClaimedEvent", "utcnow", "Athlete", "InboxEvent"]
 
@@ -89,16 +88,10 @@ class Store:
         self.cipher = TokenCipher(token_key)
 
     def create_schema(self) -> None:
-        # Processes starting together (web, worker, more instances) may race between checking for a table
-        # and creating it; the loser sees "already exists" and simply checks again.
-        for attempt in range(3):
-            try:
-                Base.metadata.create_all(self.engine)
-                return
-            except (OperationalError, ProgrammingError):
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
+        """Create or upgrade the schema (Alembic migrations; many processes may start at once)."""
+        from plugin.store.migrate import upgrade
+
+        upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
