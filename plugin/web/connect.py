@@ -8,7 +8,7 @@ import secrets
 
 from flask import Blueprint, redirect, render_template, request, session
 
-from plugin.hosts.base import HostError
+from plugin.hosts.base import BadResponse, HostError
 from plugin.hosts.strava.oauth import REQUESTED_SCOPES, SCOPE_PURPOSE, missing_required, parse_granted
 from plugin.store import TokenSet
 from plugin.web import services
@@ -86,19 +86,27 @@ def callback():
     svc = services()
     try:
         grant = svc.host.exchange_code(code)
-        athlete_id = grant.athlete_id
-        weight = units = None
-        if "profile:read_all" in granted or athlete_id is None:
-            info = svc.host.fetch_athlete(grant.access_token)
-            athlete_id, weight, units = info.id, info.weight_kg, info.units
-    except HostError as exc:
-        log.warning("OAuth code exchange failed: %s", exc)
+    except BadResponse as exc:
+        # The host refused the code (expired, already used or made up): the link is at fault, not a server.
+        log.warning("OAuth code refused by the host: %s", exc)
         return render_template(
             "message.html",
-            title="Strava did not complete the connection",
-            message="Nothing was stored. Please try again in a moment.",
+            title="This sign-in link is not valid",
+            message="Strava did not accept it: it has expired or was already used. Nothing was stored. "
+            "Please start again.",
             retry=True,
-        ), 502
+        ), 400
+    except HostError as exc:
+        log.warning("OAuth code exchange failed: %s", exc)
+        return _host_failed()
+    athlete_id, weight, units = grant.athlete_id, None, None
+    if "profile:read_all" in granted or athlete_id is None:
+        try:
+            info = svc.host.fetch_athlete(grant.access_token)
+        except HostError as exc:
+            log.warning("reading the athlete after the OAuth exchange failed: %s", exc)
+            return _host_failed()
+        athlete_id, weight, units = info.id, info.weight_kg, info.units
 
     svc.store.save_athlete(
         athlete_id,
@@ -112,3 +120,12 @@ def callback():
     session.permanent = True
     log.info("athlete %s connected", athlete_id)
     return render_template("connected.html", optional_missing="profile:read_all" not in granted)
+
+
+def _host_failed() -> tuple[str, int]:
+    return render_template(
+        "message.html",
+        title="Strava did not complete the connection",
+        message="Nothing was stored. Please try again in a moment.",
+        retry=True,
+    ), 502

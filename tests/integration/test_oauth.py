@@ -138,13 +138,25 @@ def test_without_profile_scope_connects_and_says_weight_is_assumed(client, servi
     assert strava.calls_to("GET", "/athlete") == []
 
 
-def test_host_refusing_the_code_gives_a_clear_page(client, services, strava):
+def test_host_refusing_the_code_is_a_client_error_with_a_clear_page(client, services, strava):
+    # An expired, reused or made-up code is the link's fault: 400, not a 502 that pages the operator
+    # (once a 502; found by tests/integration/test_hostile_input.py).
     state = start_connect(client)["state"]
     response = client.get(
         f"/oauth/callback?state={state}&code=expired-code&scope=activity:read_all,activity:write"
     )
-    assert response.status_code == 502
+    assert response.status_code == 400
     assert b"Nothing was stored" in response.data
+    assert len(strava.calls_to("POST", "/oauth/token")) == 1
+    assert services.store.athlete(ATHLETE_ID) is None
+
+
+def test_host_refusing_our_client_credentials_is_a_server_error(client, services, strava):
+    strava.fail("POST", "/oauth/token", 401)
+    state = start_connect(client)["state"]
+    code = strava.issue_code(ATHLETE_ID)
+    response = client.get(f"/oauth/callback?state={state}&code={code}&scope=activity:read_all,activity:write")
+    assert response.status_code == 502
     assert services.store.athlete(ATHLETE_ID) is None
 
 

@@ -92,6 +92,11 @@ def test_malformed_bodies_get_400_with_a_reason(client, services, connected, bod
         ({"subscription_id": True}, "subscription_id"),
         ({"updates": ["title"]}, "updates"),
         ({"updates": {"title": {"nested": 1}}}, "updates"),
+        # Beyond a signed 64-bit integer: once a 500 (the database could not bind the number).
+        ({"object_id": 2**63}, "object_id"),
+        ({"owner_id": 2**63}, "owner_id"),
+        ({"subscription_id": 2**70}, "subscription_id"),
+        ({"event_time": 2**64}, "event_time"),
     ],
 )
 def test_invalid_fields_are_named_in_the_error(client, services, connected, change, field):
@@ -107,6 +112,12 @@ def test_missing_field_is_named(client, services, connected):
     response = client.post("/webhooks/strava", json=body)
     assert response.status_code == 400
     assert "owner_id" in response.get_json()["fields"]
+
+
+def test_the_largest_64_bit_ids_are_accepted(client, services, connected):
+    response = client.post("/webhooks/strava", json=event(2**63 - 1, event_time=2**63 - 1))
+    assert response.get_json() == {"status": "accepted"}
+    assert inbox_size(services) == 1
 
 
 def test_unknown_extra_fields_from_the_host_are_ignored(client, connected):

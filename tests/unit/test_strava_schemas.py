@@ -260,6 +260,14 @@ def test_numbers_sent_as_strings_are_rejected(field):
     assert field in info.value.messages
 
 
+@pytest.mark.parametrize("field", ["object_id", "owner_id", "subscription_id", "event_time"])
+def test_numbers_beyond_64_bits_are_rejected(field):
+    with pytest.raises(ValidationError) as info:
+        WebhookEventSchema().load(strava_event(**{field: 2**63}))
+
+    assert field in info.value.messages
+
+
 @pytest.mark.parametrize(("field", "value"), [("aspect_type", "rename"), ("object_type", "segment")])
 def test_unknown_kinds_are_rejected(field, value):
     with pytest.raises(ValidationError) as info:

@@ -28,15 +28,19 @@ class UpdateValue(fields.Field):
 # The events Strava sends and the webhook accepts (manifest.json declares the same).
 EVENT_OBJECT_TYPES = ("activity", "athlete")
 EVENT_ASPECT_TYPES = ("create", "update", "delete")
+# Ids and times are stored as signed 64-bit integers: a larger number is not the host's and would not fit.
+INT64_MAX = 2**63 - 1
 
 
 class WebhookEventSchema(_Lenient):
     object_type = fields.String(required=True, validate=validate.OneOf(EVENT_OBJECT_TYPES))
-    object_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    object_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=INT64_MAX))
     aspect_type = fields.String(required=True, validate=validate.OneOf(EVENT_ASPECT_TYPES))
-    owner_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    subscription_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    event_time = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    owner_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=INT64_MAX))
+    subscription_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=INT64_MAX)
+    )
+    event_time = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=INT64_MAX))
     updates = fields.Dict(
         keys=fields.String(validate=validate.Length(max=64)),
         values=UpdateValue(),
