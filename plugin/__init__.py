@@ -50,13 +50,14 @@ def create_app(
     app.extensions["backstride"] = services
     _quiet_noisy_loggers()
 
-    from plugin.web import connect, health, pages, settings, webhook
+    from plugin.web import connect, health, metrics, pages, settings, webhook
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(connect.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     pages.init_app(app)
     # Every form is protected; the host's webhook posts carry no browser session and are checked by
     # their verify token, subscription id and owner instead.

@@ -13,21 +13,20 @@ from collections.abc import Sequence
 
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.hosts.base import HostError
+from plugin.logs import access_log_format, configure_logging
 
 log = logging.getLogger("backstride")
-
-# The access log shows paths only: query strings carry verify tokens and OAuth codes.
-ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("text")
     try:
         if not getattr(args, "needs_settings", True):
             return args.func(args)
         settings = load_settings()
+        configure_logging(settings.log_format)
         return args.func(args, settings)
     except ConfigError as exc:
         print(f"backstride: configuration error: {exc}", file=sys.stderr)
@@ -154,7 +153,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "timeout": 30,
                 "graceful_timeout": 10,
                 "accesslog": "-",
-                "access_log_format": ACCESS_LOG_FORMAT,
+                "access_log_format": access_log_format(settings.log_format),
                 # One control socket per user is shared by every instance; Backstride does not use it.
                 "control_socket_disable": True,
             }.items():

@@ -48,6 +48,8 @@ class Settings:
     host_attempts: int = 3
     # How long before expiry an access token is refreshed.
     token_refresh_margin_s: int = 600
+    # "text" for people, "json" (one object per line) for log collectors.
+    log_format: str = "text"
 
     @property
     def is_production(self) -> bool:
@@ -103,6 +105,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not public_url.startswith(("http://", "https://")):
         raise ConfigError(f"BACKSTRIDE_PUBLIC_URL must start with http:// or https://, not {public_url!r}")
 
+    log_format = (get("BACKSTRIDE_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"BACKSTRIDE_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
+
     return Settings(
         env=env,
         instance_dir=instance_dir,
@@ -116,6 +122,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         strava_verify_token=get("STRAVA_VERIFY_TOKEN") or generated.get("STRAVA_VERIFY_TOKEN", ""),
         strava_oauth_url=(get("STRAVA_OAUTH_URL") or "https://www.strava.com/oauth").rstrip("/"),
         strava_api_url=(get("STRAVA_API_URL") or "https://www.strava.com/api/v3").rstrip("/"),
+        log_format=log_format,
     )
 
 

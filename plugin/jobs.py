@@ -72,3 +72,7 @@ class Queue:
 
     def ping(self) -> None:
         self.huey.pending_count()
+
+    def depth(self) -> tuple[int, int]:
+        """Tasks waiting to run now, and tasks scheduled for later (deferred or retrying)."""
+        return self.huey.pending_count(), self.huey.scheduled_count()

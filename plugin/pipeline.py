@@ -114,7 +114,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the event: retry, then dead-letter
             log.exception("event %s: unexpected error", claimed.id)
             return self._retry_or_bury(claimed, f"internal error: {type(exc).__name__}")
-        self.store.finish_event(claimed.id, outcome.status, outcome.reason)
+        self.store.finish_event(claimed.id, outcome.status, outcome.reason, outcome.host_calls)
         log.info(
             "event %s %s: %s (%d host calls)", claimed.id, outcome.status, outcome.reason, outcome.host_calls
         )

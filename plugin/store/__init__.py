@@ -355,12 +355,18 @@ class Store:
                 attempts=row.attempts,
             )
 
-    def finish_event(self, event_id: int, status: str, outcome: str) -> None:
+    def finish_event(self, event_id: int, status: str, outcome: str, host_calls: int | None = None) -> None:
         with self.session() as session:
             session.execute(
                 update(InboxEvent)
                 .where(InboxEvent.id == event_id)
-                .values(status=status, outcome=outcome[:300], lease_until=None, finished_at=utcnow())
+                .values(
+                    status=status,
+                    outcome=outcome[:300],
+                    lease_until=None,
+                    finished_at=utcnow(),
+                    host_calls=host_calls,
+                )
             )
 
     def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
@@ -399,6 +405,50 @@ class Store:
                 .order_by(InboxEvent.id)
             ).all()
             return [(row.id, row.not_before) for row in rows]
+
+    def metrics(self) -> dict[str, Any]:
+        """Fleet-wide figures for /metrics, from the shared database (so every process reports the same)."""
+        now = utcnow()
+        with self.session() as session:
+            by_status = dict(
+                session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
+            )
+            calls = session.execute(
+                select(
+                    InboxEvent.status,
+                    func.count(InboxEvent.host_calls),
+                    func.coalesce(func.sum(InboxEvent.host_calls), 0),
+                )
+                .where(InboxEvent.host_calls.is_not(None))
+                .group_by(InboxEvent.status)
+            ).all()
+            due = session.scalar(
+                select(func.count())
+                .select_from(InboxEvent)
+                .where(InboxEvent.status == "pending")
+                .where((InboxEvent.not_before.is_(None)) | (InboxEvent.not_before <= now))
+            )
+            athletes = session.scalar(select(func.count()).select_from(Athlete))
+            needs_reconnect = session.scalar(
+                select(func.count()).select_from(Athlete).where(Athlete.needs_reconnect.is_(True))
+            )
+            limits = session.scalars(select(RateLimitState)).all()
+        return {
+            "events": by_status,
+            "events_due": due or 0,
+            "host_calls": {status: (int(n), int(total)) for status, n, total in calls},
+            "athletes": athletes or 0,
+            "athletes_needing_reconnect": needs_reconnect or 0,
+            "rate_limits": [
+                {
+                    "host": row.host,
+                    "short": (row.short_limit, row.short_usage),
+                    "daily": (row.daily_limit, row.daily_usage),
+                    "blocked": row.blocked_until is not None and row.blocked_until > now,
+                }
+                for row in limits
+            ],
+        }
 
     def event_counts(self) -> dict[str, int]:
         with self.session() as session:

@@ -61,6 +61,8 @@ class InboxEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(300), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Host calls spent on the attempt that settled it (None: not settled, or settled before counting began).
+    host_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ActivityRecord(Base):

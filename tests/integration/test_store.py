@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import inspect, text
 
 from plugin.store import Store, TokenSet
-from plugin.store.migrate import alembic_config, current_revision
+from plugin.store.migrate import BASELINE, alembic_config, current_revision
 from plugin.store.models import Base
 
 
@@ -54,7 +55,11 @@ def test_the_migrations_build_exactly_the_models(database_url):
 
 def test_a_database_from_before_migrations_is_adopted_and_keeps_its_rows(database_url):
     old = store(database_url)
-    Base.metadata.create_all(old.engine)  # how the schema was made before migrations existed
+    # A database from before migrations: the baseline schema, made without Alembic's version table.
+    with old.engine.connect() as connection:
+        command.upgrade(alembic_config(connection), BASELINE)
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.commit()
     old.save_athlete(7, TokenSet("a", "r", 0), frozenset({"activity:write"}), None, None)
     with old.engine.connect() as connection:
         assert current_revision(connection) is None

@@ -1,0 +1,67 @@
+"""GET /metrics: fleet-wide figures in Prometheus's text format, read from the shared database and queue."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ATHLETE_ID, event, run_queue
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples[(f"backstride_{name}", tuple(sorted(labels.items())))]
+
+
+def test_an_empty_installation(client):
+    samples = scrape(client)
+    assert value(samples, "inbox_events", status="pending") == 0
+    assert value(samples, "athletes") == 0
+    assert value(samples, "queue_tasks", state="ready") == 0
+
+
+def test_events_host_calls_and_budget_after_some_work(client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 801, name="#retro run", distance=1200.0, moving_time=500.0)
+    strava.add_activity(ATHLETE_ID, 802, name="Ride", sport_type="Ride")
+    for activity_id in (801, 802):
+        client.post("/webhooks/strava", json=event(activity_id))
+    client.post("/webhooks/strava", json=event(801))  # a duplicate: dropped, never stored
+    samples = scrape(client)
+    assert value(samples, "inbox_events", status="pending") == 2
+    assert value(samples, "inbox_events_due") == 2
+
+    run_queue(services)
+    samples = scrape(client)
+    assert value(samples, "inbox_events", status="done") == 1
+    assert value(samples, "inbox_events", status="ignored") == 1
+    assert value(samples, "inbox_events", status="pending") == 0
+    # Every call to the host counted against the event that spent it: at most 3 for a note, 1 for a ride.
+    calls_801 = [c for c in strava.calls if "/activities/801" in c[1]]
+    assert value(samples, "host_calls", status="done") == len(calls_801) <= 3
+    assert value(samples, "host_calls", status="ignored") == 1
+    assert value(samples, "settled_events_counted", status="done") == 1
+    assert value(samples, "athletes") == 1
+    assert value(samples, "athletes_needing_reconnect") == 0
+    for window in ("short", "daily"):
+        limit = value(samples, "host_rate_limit", host="strava", window=window)
+        usage = value(samples, "host_rate_usage", host="strava", window=window)
+        assert usage >= len(strava.calls)
+        assert value(samples, "host_budget_left", host="strava", window=window) == limit - usage
+    assert value(samples, "host_blocked", host="strava") == 0
+
+
+def test_metrics_name_no_athlete_or_activity(client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 803, name="#retro run")
+    client.post("/webhooks/strava", json=event(803))
+    run_queue(services)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert str(ATHLETE_ID) not in text and "803" not in text
