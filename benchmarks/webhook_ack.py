@@ -3,18 +3,23 @@
 Starts the sandbox host and the plugin (as `backstride demo` does), connects an athlete, then posts distinct
 activity events to /webhooks/strava: first one at a time, then in a 16-way burst. Prints p50/p90/p99/max of
 the time until the 200 arrives. The worker processes the events meanwhile (their activities do not exist at
-the host, so each costs one host call), as it would in production.
+the host, so each costs one host call), as it would in production. Then the same two loads against a bare
+Flask endpoint (benchmarks/bare_app.py) served the same way (gunicorn, one gthread worker with 4 threads), in
+the same run, and the ratio of the two: the cost Backstride adds over Flask and gunicorn themselves.
 
-    python benchmarks/webhook_ack.py [--events 400]
+    python benchmarks/webhook_ack.py [--events 400] [--backend embedded|postgres-redis]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 from machine import describe
@@ -54,6 +59,37 @@ def post_events(url: str, first_id: int, count: int, workers: int, subscription_
         return list(pool.map(post, range(first_id, first_id + count)))
 
 
+def bare_flask(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and gunicorn
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--chdir",
+            str(Path(__file__).parent),
+            "-w",
+            "1",
+            "-k",
+            "gthread",
+            "--threads",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bare_app:app",
+        ],
+    )
+    for _ in range(100):
+        try:
+            requests.post(f"http://127.0.0.1:{port}/webhooks/strava", json={}, timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the bare Flask app did not start")
+
+
 def report(label: str, values: list[float]) -> None:
     print(
         f"{label:<22} n={len(values):<5} p50={percentile(values, 0.5):6.1f} ms  "
@@ -65,22 +101,65 @@ def report(label: str, values: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--backend", choices=["embedded", "postgres-redis"], default="embedded")
     args = parser.parse_args()
     print(describe())
-    with Stack(SandboxConfig(seed=False)) as stack:
-        stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench"})
-        # This measures the acknowledgement, not the rate budget: give the host room for every event.
-        stack.control("PUT", "/limits", json={"overall": [100_000, 1_000_000], "read": [100_000, 1_000_000]})
-        stack.subscribe()
-        assert stack.connect(athlete_id=ATHLETE).status_code == 200
-        subscription_id = stack.control("GET", "/state").json()["subscription"]
-        url = f"{stack.plugin_url}/webhooks/strava"
-        post_events(url, 1, 20, 1, subscription_id)  # warm-up
-        report("sequential", post_events(url, 1_000, args.events, 1, subscription_id))
-        report("16-way burst", post_events(url, 100_000, args.events, 16, subscription_id))
-        started = time.monotonic()
-        stack.wait_settled(timeout=300)
-        print(f"worker settled every event {time.monotonic() - started:.1f} s after the burst ended")
+    print(f"command: python benchmarks/webhook_ack.py --events {args.events} --backend {args.backend}")
+    servers, extra_env = [], {}
+    if args.backend == "postgres-redis":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        import tempfile
+
+        from tests.system_packages import PostgresServer, RedisServer
+
+        postgres, redis_server = PostgresServer(), RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+        servers = [postgres, redis_server]
+        extra_env = {
+            "BACKSTRIDE_DATABASE_URL": postgres.new_database(),
+            "BACKSTRIDE_QUEUE_URL": redis_server.new_url(),
+        }
+    try:
+        with Stack(SandboxConfig(seed=False), extra_env=extra_env) as stack:
+            stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench"})
+            # This measures the acknowledgement, not the rate budget: give the host room for every event.
+            stack.control(
+                "PUT", "/limits", json={"overall": [100_000, 1_000_000], "read": [100_000, 1_000_000]}
+            )
+            stack.subscribe()
+            assert stack.connect(athlete_id=ATHLETE).status_code == 200
+            subscription_id = stack.control("GET", "/state").json()["subscription"]
+            url = f"{stack.plugin_url}/webhooks/strava"
+            post_events(url, 1, 20, 1, subscription_id)  # warm-up
+            sequential = post_events(url, 1_000, args.events, 1, subscription_id)
+            burst = post_events(url, 100_000, args.events, 16, subscription_id)
+            report("backstride sequential", sequential)
+            report("backstride 16-way", burst)
+            started = time.monotonic()
+            stack.wait_settled(timeout=300)
+            print(f"worker settled every event {time.monotonic() - started:.1f} s after the burst ended")
+    finally:
+        for server in servers:
+            server.stop()
+
+    from plugin.sandbox.server import free_port
+
+    port = free_port(0)
+    bare = bare_flask(port)
+    try:
+        bare_url = f"http://127.0.0.1:{port}/webhooks/strava"
+        post_events(bare_url, 1, 20, 1, 1)
+        bare_sequential = post_events(bare_url, 1_000, args.events, 1, 1)
+        bare_burst = post_events(bare_url, 100_000, args.events, 16, 1)
+    finally:
+        bare.terminate()
+        bare.wait()
+    report("bare Flask sequential", bare_sequential)
+    report("bare Flask 16-way", bare_burst)
+    for label, ours, base in (("sequential", sequential, bare_sequential), ("16-way", burst, bare_burst)):
+        print(
+            f"ratio {label:<10} p50 {percentile(ours, 0.5) / percentile(base, 0.5):4.2f}  "
+            f"p99 {percentile(ours, 0.99) / percentile(base, 0.99):4.2f}"
+        )
 
 
 if __name__ == "__main__":
