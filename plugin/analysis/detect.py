@@ -14,7 +14,8 @@ shorter than the forward step; heart rate does not fall with the speed as it doe
 forward shuffle, a climb, a treadmill or a pause can look similar, and a note on a forward run is public and
 wrong: precision comes first. docs/detection.md explains the method, its thresholds and its blind spots.
 
-Pure code: plain Python lists, one pass per derived series, so a 6-hour 1 Hz recording takes milliseconds.
+Pure code: plain Python lists, one pass per derived series, so a 6-hour 1 Hz recording takes a few tens of
+milliseconds (benchmarks/detection_speed.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import math
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
-from operator import and_, gt, mul, sub, truediv
+from operator import and_, gt, le, mul, sub, truediv
 from typing import Literal
 
 from plugin.domain import Activity, Effort, Gait, Lap, Streams
@@ -489,6 +491,12 @@ EDGE_S = 30.0  # the first and last 30 s of a recording (GPS settling, pressing 
 # Steeper: short steps are normal uphill (and on steep descents); such samples never count.
 MAX_GRADE_PCT = 8.0
 
+# The flat mask and the masked sums are built a chunk of samples at a time: a chunk that settles the question
+# for all of its samples at once (no grade beyond MAX_GRADE_PCT, every sample usable) gets its answer whole,
+# and only the other chunks are worked out sample by sample. A chunk's grade extremes come from sorting it,
+# which on a smooth grade stream costs fewer operations than min() and max(); that needs finite values.
+CHUNK_SAMPLES = 64
+
 # The athlete's forward level around each sample: medians of 30-s blocks, then the median of those over
 # +/- 10 blocks (about +/- 5 minutes). A backward effort of up to 4 minutes stays a minority of the window.
 BLOCK_S = 30.0
@@ -496,6 +504,9 @@ REF_HALF_BLOCKS = 10
 MIN_BLOCK_SAMPLES = 3
 MIN_REF_BLOCKS = 4
 
+# A 30-s block is skipped by the segment search when even its best case is this far above leave_step: many
+# orders of magnitude above the rounding of a few float operations, so the skip never changes a result.
+BLOCK_SKIP_MARGIN = 1.0 + 1e-9
 MERGE_GAP_S = 20.0  # segments closer than this are one effort (a glance over the shoulder, a GPS wobble)
 REFINE_S = 12.0  # edges move to the sharpest step-length change within +/- 12 s (smoothing blurs them)
 REFINE_SAMPLES = 10
@@ -609,7 +620,10 @@ class _Series:
     cs: list[float]  # smoothed cadence
     walk: list[bool]  # walking pace (Hreljac 2005: below 1.6 m/s and 70 per leg)
     block_start: list[int]  # first sample of each 30-s block, then n
-    distance: list[float] | None
+    # The distance stream as recorded (None where a value is missing): only a few values are ever read, so
+    # they are turned into floats where read (_distance_at), not all at once.
+    distance: Sequence[float | None] | None
+    finite: bool  # no NaN or infinity in vs and cs (sorting them then gives true minima and maxima)
 
 
 @dataclass(frozen=True)
@@ -641,8 +655,7 @@ class _Candidate:
     gps_suspect: bool = False
     speed_cv: float = 0.0
     cadence_cv: float = 0.0
-    forward_speed_cv: float = 0.0  # the same, in the forward running around it
-    forward_cadence_cv: float = 0.0
+    forward: list[_Side] = field(default_factory=list)  # the forward running around it (see _unsteady)
     purity: float = 1.0
     ramp: float = 0.0
     after_stop: bool = False
@@ -705,6 +718,43 @@ def _window_by_time(t: list[float]) -> _Window:
     return ends
 
 
+def _runs_backward(t: list[float]) -> bool:
+    """Whether any time is later than the next one. Without NaN, that is whether sorting changes the list:
+    sorting an ordered list only compares neighbours (at C speed), and gives back the same objects in the
+    same order, which == then checks by identity."""
+    if math.isnan(sum(t)):
+        return any(map(gt, t, t[1:]))  # NaN compares false both ways, and breaks sorting
+    return sorted(t) != t
+
+
+def _chunks(n: int) -> Iterable[tuple[int, int]]:
+    return ((a, a + CHUNK_SAMPLES) for a in range(0, n, CHUNK_SAMPLES))
+
+
+def _masked(values: list[float], usable: list[bool]) -> list[float]:
+    """values * usable (0 where not usable), as map(mul, values, usable) gives it; a fully usable chunk is its
+    values unchanged (x * True is x), with no multiplication."""
+    out: list[float] = []
+    for a, b in _chunks(len(values)):
+        mask = usable[a:b]
+        out += values[a:b] if all(mask) else map(mul, values[a:b], mask)
+    return out
+
+
+def _flat_mask(usable: list[bool], g: list[float]) -> list[bool]:
+    """Usable and no steeper than MAX_GRADE_PCT: [ok and abs(x) <= MAX_GRADE_PCT], a chunk at a time."""
+    if not math.isfinite(sum(g)):  # a NaN or an infinity: sorting gives no true extremes
+        return [ok and abs(x) <= MAX_GRADE_PCT for ok, x in zip(usable, g, strict=True)]
+    out: list[bool] = []
+    for a, b in _chunks(len(g)):
+        grades = sorted(g[a:b])
+        if grades[0] >= -MAX_GRADE_PCT and grades[-1] <= MAX_GRADE_PCT:
+            out += usable[a:b]  # `ok and True` is ok
+        else:
+            out += [ok and abs(x) <= MAX_GRADE_PCT for ok, x in zip(usable[a:b], g[a:b], strict=True)]
+    return out
+
+
 def _prepare(streams: Streams | None) -> _Series | None:
     """The streams as clean per-sample lists, or None when they cannot show a step deficit (too short, no
     speed, no cadence)."""
@@ -712,7 +762,7 @@ def _prepare(streams: Streams | None) -> _Series | None:
         return None
     t = _floats(streams.time)
     n = len(t)
-    if n < MIN_USABLE_SAMPLES or t[-1] - t[0] < MIN_SPAN_S or any(map(gt, t, t[1:])):
+    if n < MIN_USABLE_SAMPLES or t[-1] - t[0] < MIN_SPAN_S or _runs_backward(t):
         return None  # too short, or time running backward (a damaged recording)
     cadence = _series_or_none(streams.cadence, n)
     velocity = _series_or_none(streams.velocity_smooth, n)
@@ -739,7 +789,7 @@ def _prepare(streams: Streams | None) -> _Series | None:
         m and x >= STOP_SPEED_M_S and y >= MIN_CADENCE_PER_LEG
         for m, x, y in zip(moving, v_raw, c, strict=True)
     ]
-    if sum(usable) < MIN_USABLE_SAMPLES:
+    if usable.count(True) < MIN_USABLE_SAMPLES:
         return None
     stride = max(1, n // MODEL_SAMPLES)  # a typical level needs no more than a few thousand samples
     sampled = usable[::stride]
@@ -754,26 +804,39 @@ def _prepare(streams: Streams | None) -> _Series | None:
     if hr is not None and n - hr.count(0.0) < n // 2:
         hr = None  # a strap that dropped out most of the time says nothing either way
 
-    # Centred moving averages over usable samples, by time (recordings are not always 1 Hz). The sums run at
-    # C speed (map, accumulate): this is most of the cost of a long recording.
-    pv = list(accumulate(map(mul, v, usable), initial=0.0))
-    pc = list(accumulate(map(mul, c, usable), initial=0.0))
-    pn = list(accumulate(usable, initial=0))
+    # Centred moving averages over usable samples, by time (recordings are not always 1 Hz), from prefix sums
+    # at C speed (map, accumulate): this is most of the cost of a long recording.
     window = _window_1hz(n) if t[-1] - t[0] == n - 1 else _window_by_time(t)
-    counts = list(map(sub, *window(pn)))
-    if 0 in counts:  # 1 where empty: the sum is 0 there too
-        counts = [k or 1 for k in counts]
-    vs = list(map(truediv, map(sub, *window(pv)), counts))
-    cs = list(map(truediv, map(sub, *window(pc)), counts))
+    counts = list(map(sub, *window(list(accumulate(usable, initial=0)))))
+    # 1 where empty (the sum is 0 there too). Empty windows are few (long stops), so find them with index().
+    empty = -1
+    try:
+        while True:
+            empty = counts.index(0, empty + 1)
+            counts[empty] = 1
+    except ValueError:
+        pass
+
+    def smoothed(values: list[float]) -> tuple[list[float], bool]:
+        # One series at a time: its prefix sums are freed before the next one's are made, so their memory is
+        # reused instead of grown.
+        prefix = list(accumulate(_masked(values, usable), initial=0.0))
+        # A NaN or an infinity anywhere makes the total non-finite (a masked one too: nan * False is nan),
+        # and only then can the averages hold one.
+        return list(map(truediv, map(sub, *window(prefix)), counts)), math.isfinite(prefix[n])
+
+    vs, finite_v = smoothed(v)
+    cs, finite_c = smoothed(c)
+    finite = finite_v and finite_c
     walk = [x < RUN_SPEED_M_S and y < RUN_CADENCE_PER_LEG for x, y in zip(vs, cs, strict=True)]
-    flat = [ok and abs(x) <= MAX_GRADE_PCT for ok, x in zip(usable, g, strict=True)]
+    flat = _flat_mask(usable, g) if grade_stream is not None else usable[:]
     t0 = t[0]
     nb = int((t[-1] - t0) // BLOCK_S) + 1
     block_start = [bisect_left(t, t0 + k * BLOCK_S) for k in range(nb)] + [n]
-    dist = _floats(distance[:n]) if distance is not None else None
     return _Series(
         n=n, t=t, v=v, v_raw=v_raw, c=c, g=g, has_grade=grade_stream is not None, hr=hr, moving=moving,
-        usable=usable, flat=flat, vs=vs, cs=cs, walk=walk, block_start=block_start, distance=dist,
+        usable=usable, flat=flat, vs=vs, cs=cs, walk=walk, block_start=block_start, distance=distance,
+        finite=finite,
     )  # fmt: skip
 
 
@@ -804,16 +867,25 @@ def _window_medians(values: list[float | None], half: int, min_count: int) -> li
     return out
 
 
-def _block_references(ser: _Series) -> tuple[_Ref, _Ref]:
+# Per block: the slowest speed and the fastest cadence of its running samples (flat, not at walking pace),
+# None when it has none.
+_Extremes = list[tuple[float, float] | None]
+
+
+def _block_references(ser: _Series) -> tuple[_Ref, _Ref | None, _Extremes | None]:
     """For each 30-s block, the forward level (speed, cadence) around it, for running and for walking: the
-    median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only)."""
+    median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only); the walking
+    table is None when no flat sample is at walking pace.
+    Also each block's running extremes, which come free with the sorting (None when vs or cs hold a NaN: then
+    sorting gives no true extremes)."""
     starts = ser.block_start
     nb = len(starts) - 1
-    walk_mask = list(map(and_, ser.flat, ser.walk))
-    any_walk = any(walk_mask)  # no flat walking sample: the running mask is the flat one
+    # No flat walking sample (most runs): the running mask is the flat one, and there is no walking table.
+    any_walk = any(compress(ser.walk, ser.flat))
+    walk_mask = list(map(and_, ser.flat, ser.walk)) if any_walk else []
     run_mask = [ok and not w for ok, w in zip(ser.flat, ser.walk, strict=True)] if any_walk else ser.flat
 
-    def block_medians(mask: list[bool]) -> _Ref:
+    def block_medians(mask: list[bool], extremes: _Extremes | None) -> _Ref:
         # The masked samples of the whole series at once (compress); each block is then a slice of them.
         speeds, cadences = list(compress(ser.vs, mask)), list(compress(ser.cs, mask))
         sizes = [mask[starts[k] : starts[k + 1]].count(True) for k in range(nb)]
@@ -821,18 +893,37 @@ def _block_references(ser: _Series) -> tuple[_Ref, _Ref]:
         out: _Ref = []
         for k in range(nb):
             a, b = ends[k], ends[k + 1]
-            out.append(None if b - a < MIN_BLOCK_SAMPLES else (_median(speeds[a:b]), _median(cadences[a:b])))
+            size = b - a
+            if size == 0:
+                out.append(None)
+                if extremes is not None:
+                    extremes.append(None)
+                continue
+            # _median of each, inline: one sort each, and the ends of the sorted lists are the extremes.
+            vs, cs = sorted(speeds[a:b]), sorted(cadences[a:b])
+            if extremes is not None:
+                extremes.append((vs[0], cs[-1]))
+            mid = size // 2
+            if size < MIN_BLOCK_SAMPLES:
+                out.append(None)
+            elif size % 2:
+                out.append((vs[mid], cs[mid]))
+            else:
+                out.append((0.5 * (vs[mid - 1] + vs[mid]), 0.5 * (cs[mid - 1] + cs[mid])))
         return out
 
     def around(med: _Ref) -> _Ref:
-        speed = _window_medians([m[0] if m else None for m in med], REF_HALF_BLOCKS, MIN_REF_BLOCKS)
-        cadence = _window_medians([m[1] if m else None for m in med], REF_HALF_BLOCKS, MIN_REF_BLOCKS)
+        speeds = [m[0] if m else None for m in med]
+        cadences = [m[1] if m else None for m in med]
+        speed = _window_medians(speeds, REF_HALF_BLOCKS, MIN_REF_BLOCKS)
+        cadence = _window_medians(cadences, REF_HALF_BLOCKS, MIN_REF_BLOCKS)
         # Both lists have None at the same places (the same blocks, the same windows).
         return [(s, c) if s is not None else None for s, c in zip(speed, cadence, strict=True)]
 
-    run = around(block_medians(run_mask))
-    walk = around(block_medians(walk_mask)) if any_walk else [None] * nb
-    return run, walk
+    extremes: _Extremes | None = [] if ser.finite else None
+    run = around(block_medians(run_mask, extremes))
+    walk = around(block_medians(walk_mask, None)) if any_walk else None
+    return run, walk, extremes
 
 
 def _per_sample(ser: _Series, ref: _Ref) -> tuple[list[float], list[float]]:
@@ -849,32 +940,36 @@ def _per_sample(ser: _Series, ref: _Ref) -> tuple[list[float], list[float]]:
 
 def _fit_model(ser: _Series, ref_speed: list[float], ref_cadence: list[float]) -> _Model:
     """The athlete's own forward step length against speed (flat running) and the local effect of grade."""
-    bins: dict[int, list[float]] = {}
-    grade_speed: dict[int, list[float]] = {}
-    grade_step: dict[int, list[float]] = {}
     stride = max(1, ser.n // MODEL_SAMPLES)
-    # The flat forward samples of the stride, picked and turned into steps at C speed (compress, map); only
-    # the grouping into bins is a Python loop. Same samples, same order, same arithmetic as one loop.
-    picked = list(
-        compress(range(0, ser.n, stride), map(gt, ser.flat[::stride], ser.walk[::stride]))  # flat, not walk
-    )
-    vs = [ser.vs[i] for i in picked]
-    cs = [ser.cs[i] for i in picked]
-    keep = [not (v <= 0 or c <= 0) for v, c in zip(vs, cs, strict=True)]  # the loop's test, NaN included
-    if not all(keep):
-        picked, vs, cs = (list(compress(x, keep)) for x in (picked, vs, cs))
-    gs = [ser.g[i] for i in picked]
-    steps = list(map(truediv, map(mul, vs, repeat(30.0)), cs))  # v * 30.0 / c
-    for v, step, g in zip(vs, steps, gs, strict=True):
-        if -3.0 <= g <= 3.0:
-            bins.setdefault(int(v * 10.0), []).append(step)
+    # The flat forward samples of the stride (flat, not walking), picked at C speed (compress, map).
+    chosen = list(map(gt, ser.flat[::stride], ser.walk[::stride]))
+    picked = list(compress(range(0, ser.n, stride), chosen))
+    vs = list(compress(ser.vs[::stride], chosen))
+    cs = list(compress(ser.cs[::stride], chosen))
+    gs = list(compress(ser.g[::stride], chosen))
+    if any(map(le, vs, repeat(0.0))) or any(map(le, cs, repeat(0.0))):
+        keep = [not (v <= 0 or c <= 0) for v, c in zip(vs, cs, strict=True)]  # NaN is kept
+        picked, vs, cs, gs = (list(compress(x, keep)) for x in (picked, vs, cs, gs))
+    steps = [v * 30.0 / c for v, c in zip(vs, cs, strict=True)]
+    # Step length by 0.1 m/s speed bin over moderate grades; with a grade stream, speed and step against the
+    # local forward level by 1% grade bin. One loop; defaultdict adds no empty list per sample, and its keys
+    # keep their first-seen order (as setdefault would).
+    bins: dict[int, list[float]] = defaultdict(list)
+    grade_speed: dict[int, list[float]] = defaultdict(list)
+    grade_step: dict[int, list[float]] = defaultdict(list)
     if ser.has_grade:
-        rvs = [ref_speed[i] for i in picked]
-        with_ref = list(map(gt, rvs, repeat(0.0)))
-        for i, v, step, g, rv in compress(zip(picked, vs, steps, gs, rvs, strict=True), with_ref):
-            gk = round(g)
-            grade_speed.setdefault(gk, []).append(v / rv)
-            grade_step.setdefault(gk, []).append(step / (rv * 30.0 / ref_cadence[i]))
+        for i, v, step, g in zip(picked, vs, steps, gs, strict=True):
+            if -3.0 <= g <= 3.0:
+                bins[int(v * 10.0)].append(step)
+            rv = ref_speed[i]
+            if rv > 0.0:
+                gk = round(g)
+                grade_speed[gk].append(v / rv)
+                grade_step[gk].append(step / (rv * 30.0 / ref_cadence[i]))
+    else:
+        for v, step, g in zip(vs, steps, gs, strict=True):
+            if -3.0 <= g <= 3.0:
+                bins[int(v * 10.0)].append(step)
     total = sum(len(b) for b in bins.values())
     min_count = max(10, total // 100)
     points = [
@@ -927,6 +1022,8 @@ class _Refs:
     run_cadence: list[float]
     walk_speed: list[float]
     walk_cadence: list[float]
+    run_extremes: _Extremes | None  # per block (see _block_references); None: unknown, test every sample
+    any_flat_walk: bool  # any flat sample at walking pace; without one the walking lists are all 0
 
 
 def _sample_ratios(ser: _Series, refs: _Refs, model: _Model, i: int) -> tuple[float, float, float]:
@@ -947,36 +1044,91 @@ def _sample_ratios(ser: _Series, refs: _Refs, model: _Model, i: int) -> tuple[fl
     return s, q, (v * rc) / (c * rv) / math.exp(model.grade_step * g)
 
 
+def _running_candidates(ser: _Series, refs: _Refs, model: _Model, p: _Profile, bound: float) -> list[int]:
+    """Running samples that may lie below leave_step (before the grade correction): v * rc < bound * c * rv,
+    flat, not at walking pace, with a forward level around and cadence held (c >= rc * stay), in order.
+
+    The forward level is constant over each 30-s block (_per_sample), so each block is first tested whole
+    from its running extremes: when even its slowest speed with its fastest cadence, at the most favourable
+    grade, gives a step ratio at or above leave_step (with a margin far above rounding), or its fastest
+    cadence is below stay_cadence, none of its samples can pass the segment search's own test, and the
+    per-sample pass skips it. Forward running is such a block nearly everywhere."""
+    vs, cs, g, flat, walk = ser.vs, ser.cs, ser.g, ser.flat, ser.walk
+    run_speed, run_cadence = refs.run_speed, refs.run_cadence
+    starts = ser.block_start
+    extremes = refs.run_extremes
+    kl, stay = model.grade_step, p.stay_cadence
+    skip_at = p.leave_step * BLOCK_SKIP_MARGIN
+    # The largest grade correction a flat sample can get, |g| <= MAX_GRADE_PCT.
+    skip_any_grade = skip_at * math.exp(abs(kl) * MAX_GRADE_PCT)
+    out: list[int] = []
+    for k in range(len(starts) - 1):
+        a, b = starts[k], starts[k + 1]
+        if a >= b:
+            continue  # no sample in this block (a recording gap)
+        rv, rc = run_speed[a], run_cadence[a]
+        if not rv > 0:
+            continue  # no forward level around: no running sample here can pass
+        if extremes is not None:
+            ext = extremes[k]
+            if ext is None:
+                continue  # no running sample in this block
+            slowest, fastest = ext
+            if fastest < rc * stay:
+                continue
+            if rc > 0:
+                lowest = slowest * rc / (fastest * rv)  # the lowest (v * rc) / (c * rv) of the block
+                if lowest >= skip_any_grade:
+                    continue
+                # kl < 0: the correction is largest at the block's lowest grade (min() gives a true
+                # lower bound or NaN, and NaN skips nothing).
+                if kl < 0 and lowest / math.exp(kl * max(min(g[a:b]), -MAX_GRADE_PCT)) >= skip_at:
+                    continue
+        # The step test first: forward running fails it, and `and` then skips the rest.
+        out += [
+            i
+            for i in range(a, b)
+            if vs[i] * rc < bound * cs[i] * rv and flat[i] and not walk[i] and cs[i] >= rc * stay
+        ]
+    return out
+
+
 def _segments(ser: _Series, refs: _Refs, model: _Model, p: _Profile) -> list[tuple[int, int]]:
     """Hysteresis: runs of samples below leave_step (gaps up to MERGE_GAP_S bridged) that reach below
-    enter_step somewhere. Returns (first inside, last inside) sample indices. The per-sample ratios are list
-    comprehensions; the Python loop only visits the samples already below leave_step."""
+    enter_step somewhere. Returns (first inside, last inside) sample indices. The Python loop only visits
+    the samples that may be below leave_step (_running_candidates, and walking samples)."""
     t = ser.t
     lo_t, hi_t = t[0] + EDGE_S, t[-1] - EDGE_S
     first_i, last_i = bisect_left(t, lo_t), bisect_right(t, hi_t)
-    kl = model.grade_step
+    kv, kl = model.grade_speed, model.grade_step
     leave, stay = p.leave_step, p.stay_cadence
-    rows = zip(range(ser.n), ser.vs, ser.cs, refs.run_speed, refs.run_cadence, ser.flat, ser.walk)  # noqa: B905
+    enter_step, enter_cadence, enter_speed = p.enter_step, p.enter_cadence, p.enter_speed
     # Running samples: step ratio (v / c) / (v_ref / c_ref); the grade factor is applied below to the few
     # candidates only when the model has one (a flat run has none).
     slack = math.exp(-kl * MAX_GRADE_PCT) if kl else 1.0  # widest grade correction: keep every possible one
     bound = leave * slack  # the same product as leave * slack * c * rv, computed once
-    # The step test first: forward running fails it, and `and` then skips the rest.
-    candidates = [
-        i
-        for i, v, c, rv, rc, ok, w in rows
-        if v * rc < bound * c * rv and ok and not w and rv > 0 and c >= rc * stay
-    ]
-    walking = list(compress(range(ser.n), map(and_, ser.walk, ser.flat)))
+    candidates = _running_candidates(ser, refs, model, p, bound)
+    walking = list(compress(range(ser.n), map(and_, ser.walk, ser.flat))) if refs.any_flat_walk else []
     if walking:
         candidates = sorted(candidates + walking)
+    vs, cs, g, walk = ser.vs, ser.cs, ser.g, ser.walk
+    run_speed, run_cadence = refs.run_speed, refs.run_cadence
+    exp = math.exp
     out: list[tuple[int, int]] = []
     start = last = -1
     flagged = False
     for i in candidates:
         if i < first_i or i >= last_i:
             continue
-        s, q, step = _sample_ratios(ser, refs, model, i)
+        if walk[i]:
+            s, q, step = _sample_ratios(ser, refs, model, i)
+        else:
+            # _sample_ratios for a running sample (which has a forward level, rv > 0), inline: most
+            # candidates are running samples.
+            v, c, rv, rc, gi = vs[i], cs[i], run_speed[i], run_cadence[i], g[i]
+            s = v / rv / exp(kv * gi)
+            q = c / rc
+            step = (v * rc) / (c * rv) / exp(kl * gi)
         if step >= leave or q < stay:
             continue
         ti = t[i]
@@ -987,7 +1139,7 @@ def _segments(ser: _Series, refs: _Refs, model: _Model, p: _Profile) -> list[tup
         if start < 0:
             start, flagged = i, False
         last = i
-        if step < p.enter_step and q >= p.enter_cadence and s < p.enter_speed:
+        if step < enter_step and q >= enter_cadence and s < enter_speed:
             flagged = True
     if start >= 0 and flagged:
         out.append((start, last))
@@ -1048,8 +1200,14 @@ def _refine(ser: _Series, first: int, last: int) -> tuple[int, int]:
         base = max(lo - w + 1, 0)
         steps = [v[i] / c[i] if usable[i] else None for i in range(base, min(hi + w, n))]
         means: list[float | None] = []
+        gaps = None in steps  # mostly not: then each window is a plain slice, summed in the same order
         for j in range(lo, hi + w):
-            window = [x for x in steps[max(j - w + 1, 0) - base : min(j + 1, n) - base] if x is not None]
+            # steps[max(j - w + 1, 0) - base : min(j + 1, n) - base], without the costly min() and max() calls
+            a = j - w + 1 if j - w + 1 > 0 else 0
+            b = j + 1 if j + 1 < n else n
+            window = steps[a - base : b - base]
+            if gaps:
+                window = [x for x in window if x is not None]
             means.append(sum(window) / len(window) if len(window) >= 3 else None)
         chosen, score = edge, -math.inf
         for k in range(lo, hi):
@@ -1086,13 +1244,14 @@ def _snap(ser: _Series, first: int, last: int, laps: list[tuple[float, float, bo
 
 @dataclass(frozen=True)
 class _Side:
-    """The forward running on one side of a segment: medians, and how much it varies by itself."""
+    """The forward running on one side of a segment: medians, and its samples (how much it varies by itself
+    is worked out only when needed, in _unsteady)."""
 
     speed: float
     cadence: float
     grade: float
-    speed_cv: float
-    cadence_cv: float
+    speeds: list[float]
+    cadences: list[float]
 
 
 def _cv(values: list[float]) -> float:
@@ -1100,15 +1259,25 @@ def _cv(values: list[float]) -> float:
     return math.sqrt(sum([(x - mean) ** 2 for x in values]) / len(values)) / mean if mean > 0 else 0.0
 
 
+def _distance_at(ser: _Series, i: int) -> float:
+    """The recorded distance at sample i as a float; a missing value is 0 (as _floats reads a stream)."""
+    assert ser.distance is not None
+    x = ser.distance[i]
+    return float(x) if x is not None else 0.0
+
+
 def _side(ser: _Series, lo: int, hi: int, walk: bool, taken: list[bool]) -> _Side | None:
-    idx = [
-        i for i in range(max(lo, 0), min(hi, ser.n)) if ser.flat[i] and not taken[i] and ser.walk[i] is walk
+    # The flat samples of that gait not in a candidate, as a mask over the slice; values picked with compress.
+    part = slice(max(lo, 0), min(hi, ser.n))
+    mask = [
+        f and not x and w is walk for f, x, w in zip(ser.flat[part], taken[part], ser.walk[part], strict=True)
     ]
-    if len(idx) < MIN_SIDE_SAMPLES:
+    if mask.count(True) < MIN_SIDE_SAMPLES:
         return None
-    vs = [ser.v[i] for i in idx]
-    cs = [ser.c[i] for i in idx]
-    return _Side(_median(vs), _median(cs), _median([ser.g[i] for i in idx]), _cv(vs), _cv(cs))
+    vs = list(compress(ser.v[part], mask))
+    cs = list(compress(ser.c[part], mask))
+    gs = list(compress(ser.g[part], mask))
+    return _Side(_median(vs), _median(cs), _median(gs), vs, cs)
 
 
 def _evaluate(
@@ -1122,19 +1291,22 @@ def _evaluate(
     tagged: bool,
 ) -> _Candidate | None:
     t, v, c, g = ser.t, ser.v, ser.c, ser.g
-    idx = [i for i in range(first + 1, last + 1) if ser.usable[i]]
+    # The segment's usable samples once, as lists picked at C speed (compress over slices); sum over a list
+    # beats a generator, and the order and so the sums are the same.
+    inside = slice(first + 1, last + 1)
+    usable = ser.usable[inside]
+    idx = list(compress(range(first + 1, last + 1), usable))
     if len(idx) < 5:
         return None
     cand = _Candidate(first=first, last=last)
     k = len(idx)
-    # The segment's own samples once, as lists (sum over a list beats a generator; same order, same sums).
-    v_idx, c_idx = [v[i] for i in idx], [c[i] for i in idx]
+    v_idx, c_idx = list(compress(v[inside], usable)), list(compress(c[inside], usable))
     v_seg = sum(v_idx) / k
     c_seg = sum(c_idx) / k
-    g_seg = sum([g[i] for i in idx]) / k
+    g_seg = sum(list(compress(g[inside], usable))) / k
     cand.grade = g_seg
     cand.cadence = c_seg
-    walking = [ser.walk[i] for i in idx].count(True)
+    walking = list(compress(ser.walk[inside], usable)).count(True)
     cand.walk = walking * 2 > k
     cand.purity = max(walking, k - walking) / k
     cand.speed_cv = math.sqrt(sum([(x - v_seg) ** 2 for x in v_idx]) / k) / v_seg if v_seg > 0 else 9.9
@@ -1150,7 +1322,7 @@ def _evaluate(
     cand.after_stop = stopped >= STOP_MIN_S
     cand.duration_s = sum([t[i] - t[i - 1] for i in range(first + 1, last + 1) if ser.moving[i]])
     if ser.distance is not None:
-        cand.distance_m = max(0.0, ser.distance[last] - ser.distance[first])
+        cand.distance_m = max(0.0, _distance_at(ser, last) - _distance_at(ser, first))
     else:
         cand.distance_m = sum([ser.v_raw[i] * (t[i] - t[i - 1]) for i in range(first + 1, last + 1)])
 
@@ -1172,8 +1344,7 @@ def _evaluate(
         cand.speed_ratio, cand.cadence_ratio, cand.step_ratio = (
             max(speed_ratios), min(cadence_ratios), max(step_ratios),
         )  # fmt: skip
-        cand.forward_speed_cv = max(f.speed_cv for f in found)
-        cand.forward_cadence_cv = max(f.cadence_cv for f in found)
+        cand.forward = found
     else:
         ref_speed = refs.walk_speed if cand.walk else refs.run_speed
         ref_cadence = refs.walk_cadence if cand.walk else refs.run_cadence
@@ -1256,9 +1427,18 @@ def _confidence(cand: _Candidate, tagged: bool) -> float:
 
 
 def _unsteady(cand: _Candidate) -> bool:
-    speed_limit = max(MAX_SPEED_CV, CV_FACTOR * cand.forward_speed_cv)
-    cadence_limit = max(MAX_CADENCE_CV, CV_FACTOR * cand.forward_cadence_cv)
-    return cand.speed_cv > speed_limit or cand.cadence_cv > cadence_limit
+    """Speed or cadence varies more than MAX_SPEED_CV or MAX_CADENCE_CV, and more than CV_FACTOR x the forward
+    running around it. The forward running's variation (the costly part) only matters above the fixed
+    floor, so it is worked out only there."""
+    if cand.speed_cv > MAX_SPEED_CV:
+        forward_cv = max((_cv(f.speeds) for f in cand.forward), default=0.0)
+        if cand.speed_cv > max(MAX_SPEED_CV, CV_FACTOR * forward_cv):
+            return True
+    if cand.cadence_cv > MAX_CADENCE_CV:
+        forward_cv = max((_cv(f.cadences) for f in cand.forward), default=0.0)
+        if cand.cadence_cv > max(MAX_CADENCE_CV, CV_FACTOR * forward_cv):
+            return True
+    return False
 
 
 def _passes(cand: _Candidate, p: _Profile) -> bool:
@@ -1293,12 +1473,19 @@ def _passes(cand: _Candidate, p: _Profile) -> bool:
     return cand.confidence >= p.min_confidence
 
 
-def _stream_candidates(activity: Activity, ser: _Series, p: _Profile, tagged: bool) -> list[_Candidate]:
-    run, walk = _block_references(ser)
+def _references(ser: _Series) -> _Refs:
+    run, walk, run_extremes = _block_references(ser)
     run_speed, run_cadence = _per_sample(ser, run)
-    walk_speed, walk_cadence = _per_sample(ser, walk)
-    refs = _Refs(run_speed, run_cadence, walk_speed, walk_cadence)
-    model = _fit_model(ser, run_speed, run_cadence)
+    if walk is not None:
+        walk_speed, walk_cadence = _per_sample(ser, walk)
+    else:
+        walk_speed = walk_cadence = [0.0] * ser.n  # no flat walking sample: no walking level anywhere
+    return _Refs(run_speed, run_cadence, walk_speed, walk_cadence, run_extremes, walk is not None)
+
+
+def _stream_candidates(activity: Activity, ser: _Series, p: _Profile, tagged: bool) -> list[_Candidate]:
+    refs = _references(ser)
+    model = _fit_model(ser, refs.run_speed, refs.run_cadence)
     raw = _segments(ser, refs, model, p)
     if not raw:
         return []
