@@ -501,6 +501,13 @@ CHUNK_SAMPLES = 64
 # +/- 10 blocks (about +/- 5 minutes). A backward effort of up to 4 minutes stays a minority of the window.
 BLOCK_S = 30.0
 REF_HALF_BLOCKS = 10
+# That holds only while the window's other blocks have a running level. Blocks without one (a climb steeper
+# than MAX_GRADE_PCT, a stop, a walk) leave fewer forward blocks, and a long effort can then be half of what
+# is left and drag its own level down: it is missed, or split into pieces. So the window widens, a block on
+# each side at a time up to +/- 20 blocks (about +/- 10 minutes), until it holds as many blocks with a level
+# as it has blocks. The ends of a recording are not made up for: that would reach far into the run and make
+# a slow warm-up look like a dip.
+REF_MAX_HALF_BLOCKS = 20
 MIN_BLOCK_SAMPLES = 3
 MIN_REF_BLOCKS = 4
 
@@ -843,10 +850,16 @@ def _prepare(streams: Streams | None) -> _Series | None:
 _Ref = list[tuple[float, float] | None]
 
 
-def _window_medians(values: list[float | None], half: int, min_count: int) -> list[float | None]:
+def _window_medians(
+    values: list[float | None], half: int, min_count: int, max_half: int | None = None
+) -> list[float | None]:
     """For each position, the median of the values (None skipped) within +/- half positions of it; None where
     fewer than min_count. One sorted window slides along (insort, then delete what leaves), so each step
-    costs a bisection, not a sort; the median of the same values is the same number."""
+    costs a bisection, not a sort; the median of the same values is the same number.
+
+    With max_half, a window with None inside it widens by one position on each side at a time, up to
+    +/- max_half, until it holds as many values as it has positions inside the series (see
+    REF_MAX_HALF_BLOCKS)."""
     n = len(values)
     if any(x != x for x in values if x is not None):  # NaN cannot be bisected: sort each window afresh
         windows = ([x for x in values[max(0, k - half) : k + half + 1] if x is not None] for k in range(n))
@@ -864,7 +877,27 @@ def _window_medians(values: list[float | None], half: int, min_count: int) -> li
         else:
             mid = size // 2
             out.append(window[mid] if size % 2 else 0.5 * (window[mid - 1] + window[mid]))
+    if max_half is not None and None in values:
+        _widen_windows(values, half, min_count, max_half, out)
     return out
+
+
+def _widen_windows(
+    values: list[float | None], half: int, min_count: int, max_half: int, out: list[float | None]
+) -> None:
+    """_window_medians' widening, in place: only windows missing values inside the series are recomputed."""
+    n = len(values)
+    present = list(accumulate((x is not None for x in values), initial=0))  # values before each position
+    for k in range(n):
+        lo, hi = max(0, k - half), min(n, k + half + 1)
+        wanted = hi - lo  # the window's positions inside the series
+        reach = half
+        while present[hi] - present[lo] < wanted and reach < max_half and (lo > 0 or hi < n):
+            reach += 1
+            lo, hi = max(0, k - reach), min(n, k + reach + 1)
+        if reach > half:
+            window = [x for x in values[lo:hi] if x is not None]
+            out[k] = _median(window) if len(window) >= min_count else None
 
 
 # Per block: the slowest speed and the fastest cadence of its running samples (flat, not at walking pace),
@@ -874,8 +907,8 @@ _Extremes = list[tuple[float, float] | None]
 
 def _block_references(ser: _Series) -> tuple[_Ref, _Ref | None, _Extremes | None]:
     """For each 30-s block, the forward level (speed, cadence) around it, for running and for walking: the
-    median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only); the walking
-    table is None when no flat sample is at walking pace.
+    median over +/- 10 blocks of the blocks' own medians (one gait, moderate grades only), widened past blocks
+    without a level (REF_MAX_HALF_BLOCKS); the walking table is None when no flat sample is at walking pace.
     Also each block's running extremes, which come free with the sorting (None when vs or cs hold a NaN: then
     sorting gives no true extremes)."""
     starts = ser.block_start
@@ -915,8 +948,8 @@ def _block_references(ser: _Series) -> tuple[_Ref, _Ref | None, _Extremes | None
     def around(med: _Ref) -> _Ref:
         speeds = [m[0] if m else None for m in med]
         cadences = [m[1] if m else None for m in med]
-        speed = _window_medians(speeds, REF_HALF_BLOCKS, MIN_REF_BLOCKS)
-        cadence = _window_medians(cadences, REF_HALF_BLOCKS, MIN_REF_BLOCKS)
+        speed = _window_medians(speeds, REF_HALF_BLOCKS, MIN_REF_BLOCKS, REF_MAX_HALF_BLOCKS)
+        cadence = _window_medians(cadences, REF_HALF_BLOCKS, MIN_REF_BLOCKS, REF_MAX_HALF_BLOCKS)
         # Both lists have None at the same places (the same blocks, the same windows).
         return [(s, c) if s is not None else None for s, c in zip(speed, cadence, strict=True)]
 

@@ -683,6 +683,20 @@ def test_tag_with_count_picks_that_many_and_skips_a_recovery_jog() -> None:
     assert_matches(detect_efforts(counted, streams, "tagged"), intervals)
 
 
+def test_long_effort_between_steep_hills_is_measured_against_the_forward_running() -> None:
+    # A 4-minute effort on the flat between a steep climb and a steep descent: their blocks have no running
+    # level, so a fixed +/- 5-minute window holds as many blocks of the effort as of forward running, and
+    # the effort drags its own forward level down. It was then missed in every mode, and with "2x" in the
+    # title the detector took a forward slowdown in its place. The window now widens past the hills.
+    efforts = (Piece(600, 90, speed=0.6, cadence=1.05), Piece(1500, 240, speed=0.62, cadence=1.04))
+    hills = (Piece(1200, 240, speed=0.7, hr="rise", grade=12.0), Piece(1800, 240, speed=0.75, grade=-12.0))
+    slowdown = Piece(2400, 60, speed=0.82, cadence=0.98, hr="fall")
+    act, streams = recording(45, (*efforts, *hills, slowdown), seed=2)
+    assert_matches(detect_efforts(replace(act, name="#retro 2x"), streams, "tagged"), efforts)
+    assert_matches(detect_efforts(replace(act, name="#retro"), streams, "tagged"), efforts)
+    assert_matches(detect_efforts(act, streams), efforts)
+
+
 def test_tagged_mode_ignores_an_untagged_activity() -> None:
     act, streams = recording(45, CLEAR)
     assert detect_efforts(act, streams, "tagged") == []
