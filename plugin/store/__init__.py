@@ -10,14 +10,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, exists, func, select, update
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store.crypto import TokenCipher
 from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
 
-__all__ = ["Store", "TokenSet", "NewEvent", "ClaimedEvent", "utcnow", "Athlete", "InboxEvent"]
+__all__ = [
+    "Store",
+    "TokenSet",
+    "NewEvent",
+    "ClaimedEvent",
+    "utcnow",
+    "Athlete",
+    "InboxEvent",
+]
 
 # Activity data and everything derived from it is kept at most this long (DESIGN.md, data policy).
 RETENTION = timedelta(days=7)
@@ -25,6 +44,12 @@ SUBSCRIPTION_KEY = "strava_subscription_id"
 # Event states: pending (waiting, maybe until not_before), working (leased by a worker), then one of the
 # final states done, ignored, failed (will not be retried; outcome says why) or dead (retries exhausted).
 OPEN_STATES = ("pending", "working")
+# receive_event's statements, built once (building them per call costs more than running them).
+_RECEIVE_CHECKS = select(
+    select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
+    exists().where(Athlete.id == bindparam("owner_id")),
+)
+_INSERT_EVENT = insert(InboxEvent)
 
 
 def utcnow() -> datetime:
@@ -286,29 +311,39 @@ class Store:
 
     # --- inbox --------------------------------------------------------------------------------------
 
-    def add_event(self, new: NewEvent) -> int | None:
-        """Store a received event; None when the same delivery was already stored."""
-        row = InboxEvent(
-            dedupe_key=new.dedupe_key,
-            subscription_id=new.subscription_id,
-            owner_id=new.owner_id,
-            object_type=new.object_type,
-            object_id=new.object_id,
-            aspect_type=new.aspect_type,
-            updates=dict(new.updates),
-            event_time=new.event_time,
-            object_key=new.object_key,
-            status="pending",
-            attempts=0,
-            received_at=utcnow(),
-        )
+    def receive_event(self, new: NewEvent) -> int | str:
+        """The webhook's one database step: the new event's id, or why it was not stored ("foreign
+        subscription", "unknown owner", "duplicate").
+
+        One transaction of two statements built once (the checks in one SELECT, then the INSERT), in Core
+        SQL without the ORM's unit of work: this runs for every delivery while the host waits."""
         try:
-            with self.session() as session:
-                session.add(row)
-                session.flush()
-                return row.id
+            with self.engine.begin() as connection:
+                subscription, connected = connection.execute(
+                    _RECEIVE_CHECKS, {"owner_id": new.owner_id}
+                ).one()
+                if subscription is not None and int(subscription) != new.subscription_id:
+                    return "foreign subscription"
+                if not connected:
+                    return "unknown owner"
+                row = {
+                    "dedupe_key": new.dedupe_key,
+                    "subscription_id": new.subscription_id,
+                    "owner_id": new.owner_id,
+                    "object_type": new.object_type,
+                    "object_id": new.object_id,
+                    "aspect_type": new.aspect_type,
+                    "updates": dict(new.updates),
+                    "event_time": new.event_time,
+                    "object_key": new.object_key,
+                    "status": "pending",
+                    "attempts": 0,
+                    "received_at": utcnow(),
+                }
+                result = connection.execute(_INSERT_EVENT, row)
+                return int(result.inserted_primary_key[0])
         except IntegrityError:
-            return None
+            return "duplicate"
 
     def claim_event(self, event_id: int, lease: timedelta) -> ClaimedEvent | str:
         """Lease an event for processing.
@@ -543,10 +578,15 @@ class Store:
 
 
 def make_engine(database_url: str) -> Engine:
-    engine = create_engine(_with_driver(database_url), pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    url = _with_driver(database_url)
+    if url.startswith("sqlite"):
+        # A file on this machine: no connection to go stale, so no ping before each use (one more
+        # statement on every request).
+        engine = create_engine(url)
         event.listen(engine, "connect", _configure_sqlite)
-    return engine
+        return engine
+    # A server: a pooled connection may have been closed by it (restart, idle timeout); ping on checkout.
+    return create_engine(url, pool_pre_ping=True)
 
 
 def _with_driver(database_url: str) -> str:

@@ -18,6 +18,12 @@ bp = Blueprint("webhook", __name__)
 
 _event_schema = WebhookEventSchema()
 
+IGNORED_REASONS = {
+    "foreign subscription": "unknown subscription_id",
+    "unknown owner": "owner is not a connected athlete",
+    "duplicate": "this delivery was already received",
+}
+
 
 @bp.get("/webhooks/strava")
 def validate_subscription():
@@ -43,17 +49,13 @@ def receive_event():
     except ValidationError as exc:
         return _error(400, "invalid event", fields=exc.messages)
 
-    store = services().store
-    subscription_id = store.subscription_id()
-    if subscription_id is not None and data["subscription_id"] != subscription_id:
-        # Not our subscription (stale, or forged): acknowledge so the sender stops, but do nothing.
-        return _answer("ignored", "unknown subscription_id")
-    if not store.is_connected(data["owner_id"]):
-        return _answer("ignored", "owner is not a connected athlete")
-
-    event_id = store.add_event(NewEvent(**data))
-    if event_id is None:
-        return _answer("duplicate", "this delivery was already received")
+    received = services().store.receive_event(NewEvent(**data))
+    if isinstance(received, str):
+        # Not stored. A foreign subscription (stale, or forged) or an unknown owner is acknowledged so that
+        # the sender stops, and nothing is done; a duplicate delivery was stored the first time.
+        status = "duplicate" if received == "duplicate" else "ignored"
+        return _answer(status, IGNORED_REASONS[received])
+    event_id = received
     try:
         services().queue.enqueue_event(event_id)
     except Exception:  # noqa: BLE001 - the event is stored; the periodic resume task will enqueue it
