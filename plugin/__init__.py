@@ -50,7 +50,7 @@ def create_app(
     app.extensions["backstride"] = services
     _quiet_noisy_loggers()
 
-    from plugin.web import connect, health, metrics, pages, settings, webhook
+    from plugin.web import connect, errors, health, metrics, pages, settings, webhook
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(connect.bp)
@@ -59,6 +59,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     pages.init_app(app)
+    errors.init_app(app)  # a database briefly unavailable: 503 with Retry-After, never a traceback
     # Every form is protected; the host's webhook posts carry no browser session and are checked by
     # their verify token, subscription id and owner instead.
     csrf.init_app(app)

@@ -11,7 +11,7 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
 
 from plugin.pipeline import Pipeline
-from plugin.store import Store
+from plugin.store import DATABASE_UNAVAILABLE, Store, describe_database_error
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,13 @@ class Queue:
 
     def resume_events(self) -> int:
         """Enqueue open events that no task is working on (lost from the queue, or their worker died)."""
-        resumed = self.store.events_to_resume(RESUME_AFTER)
+        try:
+            resumed = self.store.events_to_resume(RESUME_AFTER)
+        except DATABASE_UNAVAILABLE as exc:
+            # During an outage the events wait in the inbox and this task looks again next minute: one line
+            # per minute, not a traceback (whose text would carry the statement's parameters).
+            log.warning("resume: database unavailable, will look again: %s", describe_database_error(exc))
+            return 0
         for event_id, _not_before in resumed:
             # handle_event itself waits out not_before and keeps one activity's events in order.
             self.enqueue_event(event_id)

@@ -24,7 +24,15 @@ from plugin.hosts.base import (
     RateLimited,
     Unauthorized,
 )
-from plugin.store import Athlete, ClaimedEvent, Store, TokenSet, utcnow
+from plugin.store import (
+    DATABASE_UNAVAILABLE,
+    Athlete,
+    ClaimedEvent,
+    Store,
+    TokenSet,
+    describe_database_error,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ RETRY_CAP = timedelta(hours=1)
 BUSY_RETRY = timedelta(seconds=2)
 # How long a process waits for another one's token refresh before giving up for now.
 REFRESH_LEASE_S = 30.0
+# When a job lost the database after its claim but could put the event back, it looks again after this.
+DATABASE_RETRY = timedelta(seconds=30)
 
 
 class NeedsReconnect(Exception):
@@ -94,7 +104,15 @@ class Pipeline:
 
     def handle_event(self, event_id: int) -> Verdict:
         """Claim, process and settle one inbox event. Safe to call any number of times for one event."""
-        claimed = self.store.claim_event(event_id, EVENT_LEASE)
+        try:
+            claimed = self.store.claim_event(event_id, EVENT_LEASE)
+        except DATABASE_UNAVAILABLE as exc:
+            # Nothing was claimed, so nothing is counted: the event waits, pending, in the inbox, and the
+            # resume task enqueues it again once the database answers (no retry chain per event meanwhile).
+            log.warning(
+                "event %s: database unavailable, not claimed: %s", event_id, describe_database_error(exc)
+            )
+            return Verdict("database unavailable")
         if claimed == "gone":
             return Verdict("already settled")
         if claimed == "busy":
@@ -106,19 +124,36 @@ class Pipeline:
         assert isinstance(claimed, ClaimedEvent)
         try:
             outcome = self.process(claimed)
+            self.store.finish_event(claimed.id, outcome.status, outcome.reason, outcome.host_calls)
         except Deferred as exc:
             self.store.defer_event(claimed.id, exc.retry_at, str(exc), refund_attempt=True)
             return Verdict("deferred", max(exc.retry_at - utcnow(), timedelta(seconds=1)))
+        except DATABASE_UNAVAILABLE as exc:
+            return self._wait_for_database(claimed, exc)
         except (HostUnavailable, BadResponse) as exc:
             return self._retry_or_bury(claimed, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the event: retry, then dead-letter
             log.exception("event %s: unexpected error", claimed.id)
             return self._retry_or_bury(claimed, f"internal error: {type(exc).__name__}")
-        self.store.finish_event(claimed.id, outcome.status, outcome.reason, outcome.host_calls)
         log.info(
             "event %s %s: %s (%d host calls)", claimed.id, outcome.status, outcome.reason, outcome.host_calls
         )
         return Verdict(outcome.status)
+
+    def _wait_for_database(self, event: ClaimedEvent, exc: Exception) -> Verdict:
+        # The database failed under a claimed job. That is not the event's fault, so it is not a failed
+        # attempt: counted, a long or flapping outage would dead-letter every event in flight. When the
+        # database answers again at once, the event goes back with its attempt refunded; when it does not,
+        # the event keeps its lease and the resume task takes it up once the lease has run out. Running it
+        # again is safe: a note already written is found in place and not written a second time.
+        log.warning("event %s: database unavailable mid-job: %s", event.id, describe_database_error(exc))
+        try:
+            self.store.defer_event(
+                event.id, utcnow() + DATABASE_RETRY, "will retry: database unavailable", refund_attempt=True
+            )
+        except DATABASE_UNAVAILABLE:
+            return Verdict("database unavailable")
+        return Verdict("database unavailable", DATABASE_RETRY)
 
     def _retry_or_bury(self, event: ClaimedEvent, reason: str) -> Verdict:
         if event.attempts >= MAX_ATTEMPTS:

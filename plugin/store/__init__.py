@@ -22,13 +22,16 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store.crypto import TokenCipher
 from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
 
 __all__ = [
+    "DATABASE_UNAVAILABLE",
+    "describe_database_error",
     "Store",
     "TokenSet",
     "NewEvent",
@@ -44,6 +47,9 @@ SUBSCRIPTION_KEY = "strava_subscription_id"
 # Event states: pending (waiting, maybe until not_before), working (leased by a worker), then one of the
 # final states done, ignored, failed (will not be retried; outcome says why) or dead (retries exhausted).
 OPEN_STATES = ("pending", "working")
+# The database could not be reached or used just now: down, restarting, unreachable, locked for longer than
+# the busy or lock timeout, or no pooled connection free. A fault of the moment, not of the event.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 # receive_event's statements, built once (building them per call costs more than running them).
 _RECEIVE_CHECKS = select(
     select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
@@ -577,6 +583,18 @@ class Store:
                 row.blocked_until = blocked_until
 
 
+def describe_database_error(exc: BaseException) -> str:
+    """One line for the log: the driver's own first line, never SQLAlchemy's text, which carries the
+    statement's parameters (tokens, titles)."""
+    cause = getattr(exc, "orig", None)
+    if cause is None:
+        if not isinstance(exc, PoolTimeout):
+            return type(exc).__name__
+        cause = exc  # the pool's own message: no statement, no parameters
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0][:200]}" if lines else type(cause).__name__
+
+
 def make_engine(database_url: str) -> Engine:
     url = _with_driver(database_url)
     if url.startswith("sqlite"):
@@ -586,7 +604,11 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     # A server: a pooled connection may have been closed by it (restart, idle timeout); ping on checkout.
-    return create_engine(url, pool_pre_ping=True)
+    # An unreachable server or a lock held too long fails in seconds, as SQLite's busy timeout does,
+    # rather than holding a request or a job indefinitely.
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "options": "-c lock_timeout=10000"}
+    )
 
 
 def _with_driver(database_url: str) -> str:

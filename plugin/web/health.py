@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, jsonify
 
 from plugin.web import services
+from plugin.web.errors import RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -23,4 +24,7 @@ def healthz():
             log.warning("health check %s failed: %s", name, type(exc).__name__)
             checks[name] = "unreachable"
     healthy = all(value == "ok" for value in checks.values())
-    return jsonify({"status": "ok" if healthy else "unhealthy", **checks}), 200 if healthy else 503
+    body = jsonify({"status": "ok" if healthy else "unhealthy", **checks})
+    if healthy:
+        return body, 200
+    return body, 503, {"Retry-After": str(RETRY_AFTER_S)}
