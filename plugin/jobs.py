@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, MemoryHuey, PriorityRedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
 
 from plugin.pipeline import Pipeline
@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # An event still pending this long after it arrived, with no task in sight, is enqueued again.
 RESUME_AFTER = timedelta(seconds=60)
+# Queue priority of a fresh event (higher runs first; everything else has none, i.e. 0).
+FRESH_PRIORITY = 10
 
 
 class _SqliteQueueStorage(SqliteStorage):
@@ -40,7 +42,8 @@ def make_huey(queue_url: str) -> Huey:
             raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: expected sqlite:///PATH")
         return SqliteHuey(name="backstride", filename=path, results=False, storage_class=_SqliteQueueStorage)
     if scheme in ("redis", "rediss", "unix"):
-        return RedisHuey(name="backstride", url=queue_url, results=False)
+        # The priority variant: fresh events go ahead of the backlog (the plain one is first in, first out).
+        return PriorityRedisHuey(name="backstride", url=queue_url, results=False)
     if scheme == "memory":
         return MemoryHuey(name="backstride", results=False)
     raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")
@@ -57,11 +60,13 @@ class Queue:
         huey.periodic_task(crontab(minute="*"), name="resume_events")(self.resume_events)
         huey.periodic_task(crontab(minute="17"), name="expire_data")(self.expire_data)
 
-    def enqueue_event(self, event_id: int, delay: timedelta | None = None) -> None:
+    def enqueue_event(self, event_id: int, delay: timedelta | None = None, fresh: bool = False) -> None:
+        """Run the event's task now or after `delay`. A fresh event (just received from the host) goes
+        ahead of everything else waiting: new activities before the backlog."""
         if delay is not None and delay.total_seconds() > 0:
             self._process.schedule(args=(event_id,), delay=delay.total_seconds())
         else:
-            self._process(event_id)
+            self._process(event_id, priority=FRESH_PRIORITY if fresh else None)
 
     def _process_event(self, event_id: int) -> None:
         verdict = self.pipeline.handle_event(event_id)

@@ -24,10 +24,12 @@ from plugin.hosts.base import (
     RateLimited,
     Unauthorized,
 )
+from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, Ledger, Window
 from plugin.store import (
     DATABASE_UNAVAILABLE,
     Athlete,
     ClaimedEvent,
+    RateCounts,
     Store,
     TokenSet,
     describe_database_error,
@@ -53,6 +55,8 @@ RETRY_CAP = timedelta(hours=1)
 BUSY_RETRY = timedelta(seconds=2)
 # How long a process waits for another one's token refresh before giving up for now.
 REFRESH_LEASE_S = 30.0
+# Attempts at counting a host call when other processes keep changing the counts at the same moment.
+RESERVE_TRIES = 20
 # When a job lost the database after its claim but could put the event back, it looks again after this.
 DATABASE_RETRY = timedelta(seconds=30)
 
@@ -194,7 +198,8 @@ class Pipeline:
             return Outcome("failed", "athlete must reconnect")
         if (athlete.settings or {}).get("paused"):
             return Outcome("ignored", "athlete paused annotations")
-        return _Annotation(self, athlete, event.object_id).run()
+        share = BACKLOG_SHARE if event.put_off else 1.0
+        return _Annotation(self, athlete, event.object_id, share).run()
 
     # --- tokens and host calls ------------------------------------------------------------------------
 
@@ -239,17 +244,48 @@ class Pipeline:
         )
         return grant.access_token
 
-    def check_budget(self) -> None:
-        blocked = self.store.rate_blocked_until(self.host.name)
-        if blocked is not None:
-            raise Deferred(blocked, f"host rate limit spent until {blocked.isoformat()}Z")
+    def reserve_call(self, share: float = 1.0) -> None:
+        """Count one host call against the fleet's budget before it is made; Deferred when the windows'
+        allowance (`share` of it: BACKLOG_SHARE for backlog) is used up or the host said to wait."""
+        for _ in range(RESERVE_TRIES):
+            now = utcnow()
+            counts = self.store.rate_counts(self.host.name)
+            if counts is None:
+                return  # no answer from the host yet: its first one's headers give the limits
+            if counts.blocked_until is not None and counts.blocked_until > now:
+                raise Deferred(
+                    counts.blocked_until, f"host rate limit spent until {_iso(counts.blocked_until)}"
+                )
+            ledger = Ledger(
+                Window(*counts.short) if counts.short else None,
+                Window(*counts.daily) if counts.daily else None,
+                counts.counted_at,
+            )
+            after = ledger.one_more_call(now, share)
+            if isinstance(after, datetime):
+                whose = "the backlog's share of the" if share < 1 else "the"
+                raise Deferred(after, f"{whose} host rate limit is used until {_iso(after)}")
+            new = RateCounts(
+                (after.short.limit, after.short.usage) if after.short else None,
+                (after.daily.limit, after.daily.usage) if after.daily else None,
+                now,
+            )
+            if self.store.swap_rate_counts(self.host.name, counts, new):
+                return
+        # Many processes counting at the same moment: let this one come back in a moment.
+        raise Deferred(utcnow() + BUSY_RETRY, "host rate budget busy")
+
+
+def _iso(moment: datetime) -> str:
+    return f"{moment.isoformat()}Z"
 
 
 class _Annotation:
     """Fetch one activity, find its backward efforts and write the note: at most three host calls."""
 
-    def __init__(self, pipeline: Pipeline, athlete: Athlete, activity_id: int) -> None:
+    def __init__(self, pipeline: Pipeline, athlete: Athlete, activity_id: int, budget_share: float) -> None:
         self.pipeline = pipeline
+        self.budget_share = budget_share
         self.store = pipeline.store
         self.host = pipeline.host
         self.athlete = athlete
@@ -315,14 +351,14 @@ class _Annotation:
 
     def _call(self, request: Callable[[str], T]) -> T:
         """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
-        self.pipeline.check_budget()
+        self.pipeline.reserve_call(self.budget_share)
         token = self.pipeline.access_token(self.athlete.id)
         self.calls += 1
         try:
             return request(token)
         except Unauthorized:
             token = self.pipeline.access_token(self.athlete.id, rejected=token)
-        self.pipeline.check_budget()
+        self.pipeline.reserve_call(self.budget_share)
         self.calls += 1
         try:
             return request(token)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from plugin.config import Settings
 from plugin.hosts.strava import StravaClient
-from plugin.hosts.strava.ratelimit import RateLimitStatus
+from plugin.hosts.strava.ratelimit import RateLimitStatus, day_start, quarter_hour_start
 from plugin.jobs import Queue, make_huey
 from plugin.pipeline import Pipeline
 from plugin.store import Store
@@ -33,6 +33,7 @@ def build_services(settings: Settings) -> Services:
             short=(status.short.limit, status.short.usage) if status.short else None,
             daily=(status.daily.limit, status.daily.usage) if status.daily else None,
             blocked_until=status.blocked_until(now),
+            windows_since=(quarter_hour_start(now), day_start(now)),
         )
 
     host = StravaClient(

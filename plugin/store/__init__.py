@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    and_,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
@@ -36,6 +38,7 @@ __all__ = [
     "TokenSet",
     "NewEvent",
     "ClaimedEvent",
+    "RateCounts",
     "utcnow",
     "Athlete",
     "InboxEvent",
@@ -102,6 +105,16 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
+class RateCounts:
+    """The fleet's count of host calls in the current rate-limit windows, as one process read it."""
+
+    short: tuple[int, int] | None  # (limit, calls) of the 15-minute window
+    daily: tuple[int, int] | None
+    counted_at: datetime  # the counts belong to the windows holding this moment
+    blocked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ClaimedEvent:
     id: int
     owner_id: int
@@ -110,6 +123,9 @@ class ClaimedEvent:
     aspect_type: str
     updates: dict[str, str]
     attempts: int
+    # Put off before (deferred to a later rate-limit window, or retried after a fault): backlog, which
+    # yields the host's budget to fresh activities.
+    put_off: bool = False
 
 
 class Store:
@@ -394,6 +410,7 @@ class Store:
                 aspect_type=row.aspect_type,
                 updates=dict(row.updates or {}),
                 attempts=row.attempts,
+                put_off=row.not_before is not None,
             )
 
     def finish_event(self, event_id: int, status: str, outcome: str, host_calls: int | None = None) -> None:
@@ -561,26 +578,86 @@ class Store:
                 return None
             return row.blocked_until
 
+    def rate_counts(self, host: str) -> RateCounts | None:
+        """The fleet's counts for the host, or None before its first answer said what the limits are."""
+        with self.session() as session:
+            row = session.get(RateLimitState, host)
+            if row is None or row.observed_at is None:
+                return None
+            return RateCounts(
+                short=_pair(row.short_limit, row.short_usage),
+                daily=_pair(row.daily_limit, row.daily_usage),
+                counted_at=row.observed_at,
+                blocked_until=row.blocked_until,
+            )
+
+    def swap_rate_counts(self, host: str, seen: RateCounts, new: RateCounts) -> bool:
+        """Replace the counts `seen` by `new` in one statement, unless another process changed them since
+        they were read (then False: read them again). Every host call is counted this way before it goes
+        out, so the whole fleet's calls in flight are in the count and the host never has to refuse one."""
+        state = RateLimitState
+        where = [state.host == host, state.observed_at == seen.counted_at]
+        where += [state.short_usage == seen.short[1]] if seen.short else [state.short_usage.is_(None)]
+        where += [state.daily_usage == seen.daily[1]] if seen.daily else [state.daily_usage.is_(None)]
+        values: dict[str, Any] = {"observed_at": new.counted_at}
+        if new.short:
+            values["short_usage"] = new.short[1]
+        if new.daily:
+            values["daily_usage"] = new.daily[1]
+        with self.session() as session:
+            return session.execute(update(state).where(*where).values(**values)).rowcount == 1
+
     def record_rate_limit(
         self,
         host: str,
         short: tuple[int, int] | None,
         daily: tuple[int, int] | None,
         blocked_until: datetime | None,
+        windows_since: tuple[datetime, datetime],
     ) -> None:
-        """Remember the latest (limit, usage) pairs; a later block never shortens an earlier one."""
-        with self.session() as session:
-            row = session.get(RateLimitState, host)
-            if row is None:
-                row = RateLimitState(host=host)
-                session.add(row)
-            if short:
-                row.short_limit, row.short_usage = short
-            if daily:
-                row.daily_limit, row.daily_usage = daily
-            row.observed_at = utcnow()
-            if blocked_until is not None and (row.blocked_until is None or blocked_until > row.blocked_until):
-                row.blocked_until = blocked_until
+        """Take in the (limit, usage) pairs of the host's latest answer. Within the same windows (started at
+        windows_since: the quarter hour and the day) the fleet's own count is kept when it is higher: it
+        includes calls still in flight. A later block never shortens an earlier one. One UPDATE, so that no
+        process's count in between is lost."""
+        state = RateLimitState
+        short_since, daily_since = windows_since
+        values: dict[str, Any] = {"observed_at": utcnow()}
+        if short:
+            values["short_limit"] = short[0]
+            values["short_usage"] = _higher_within(
+                state.short_usage, short[1], state.observed_at >= short_since
+            )
+        if daily:
+            values["daily_limit"] = daily[0]
+            values["daily_usage"] = _higher_within(
+                state.daily_usage, daily[1], state.observed_at >= daily_since
+            )
+        if blocked_until is not None:
+            values["blocked_until"] = case(
+                (
+                    and_(state.blocked_until.is_not(None), state.blocked_until > blocked_until),
+                    state.blocked_until,
+                ),
+                else_=blocked_until,
+            )
+        try:
+            with self.session() as session:
+                if session.execute(update(state).where(state.host == host).values(**values)).rowcount:
+                    return
+                session.add(
+                    RateLimitState(
+                        host=host,
+                        short_limit=short[0] if short else None,
+                        short_usage=short[1] if short else None,
+                        daily_limit=daily[0] if daily else None,
+                        daily_usage=daily[1] if daily else None,
+                        observed_at=values["observed_at"],
+                        blocked_until=blocked_until,
+                    )
+                )
+        except IntegrityError:  # another process inserted the row first: update it
+            with self.session() as session:
+                session.execute(update(state).where(state.host == host).values(**values))
 
 
 def describe_database_error(exc: BaseException) -> str:
@@ -593,6 +670,15 @@ def describe_database_error(exc: BaseException) -> str:
         cause = exc  # the pool's own message: no statement, no parameters
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0][:200]}" if lines else type(cause).__name__
+
+
+def _pair(limit: int | None, usage: int | None) -> tuple[int, int] | None:
+    return (limit, usage or 0) if limit is not None else None
+
+
+def _higher_within(column: Any, reported: int, same_window: Any) -> Any:
+    """SQL: the stored count when it belongs to the same window and is higher, else the reported one."""
+    return case((and_(same_window, column.is_not(None), column > reported), column), else_=reported)
 
 
 def make_engine(database_url: str) -> Engine:

@@ -57,7 +57,7 @@ def receive_event():
         return _answer(status, IGNORED_REASONS[received])
     event_id = received
     try:
-        services().queue.enqueue_event(event_id)
+        services().queue.enqueue_event(event_id, fresh=True)
     except Exception:  # noqa: BLE001 - the event is stored; the periodic resume task will enqueue it
         log.exception("event %s stored but not enqueued; it will be resumed", event_id)
     return _answer("accepted")

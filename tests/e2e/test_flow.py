@@ -215,6 +215,28 @@ def test_a_spent_window_defers_every_job_without_further_calls(connected):
     assert len(host_calls(connected)) == len(calls)  # and it stays quiet until the next window
 
 
+def test_a_burst_three_times_the_budget_gets_no_429(connected):
+    # A fresh 15-minute window of 15 calls; 15 tagged activities need 45 (activity, streams, update).
+    connected.control("PUT", "/limits", json={"read": [15, 1000]})
+    window = int(time.time() // 900)
+    earlier = len(host_calls(connected))  # connecting fetched the athlete's profile
+    ids = [connected.upload(athlete_id=ATHLETE, name=f"#retro {n}", **RUN)["id"] for n in range(15)]
+    connected.control("POST", "/idle")  # every event delivered and acknowledged
+
+    def quiet() -> bool:  # the plugin has stopped calling: what it could do in this window is done
+        before = len(host_calls(connected))
+        time.sleep(2)
+        return len(host_calls(connected)) == before
+
+    wait_for(quiet, 60, "the plugin to stop calling the host")
+    calls = host_calls(connected)[earlier:]
+    assert [c for c in calls if c["status"] == 429] == []
+    if int(time.time() // 900) == window:  # (a test that straddles a quarter hour sees two windows)
+        assert len(calls) <= 15
+        annotated = sum(notes_in(connected, i) for i in ids)
+        assert 1 <= annotated <= 5  # the rest wait for the next window, not counted as failures
+
+
 def test_a_host_outage_that_ends(connected):
     # Three 503s exhaust the client's immediate retries; the job is retried later and then succeeds.
     connected.control(

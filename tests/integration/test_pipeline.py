@@ -563,7 +563,11 @@ def test_expired_records_are_removed(client, services, strava, connected):
 def make_due(services, object_id: int) -> None:
     """Let time pass for one deferred event: its not_before is now, and its scheduled task runs now."""
     with services.store.session() as session:
-        session.execute(update(InboxEvent).where(InboxEvent.object_id == object_id).values(not_before=None))
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.object_id == object_id)
+            .values(not_before=utcnow() - timedelta(seconds=1))
+        )
     huey = services.queue.huey
     for task in huey.read_schedule(utcnow() + timedelta(days=2)):
         task.eta = None
@@ -573,8 +577,11 @@ def make_due(services, object_id: int) -> None:
 def reopen_rate_window(services) -> None:
     from plugin.store.models import RateLimitState
 
+    # The windows the counts belong to have ended: the next quarter hour, or the next day, has begun.
     with services.store.session() as session:
-        session.execute(update(RateLimitState).values(blocked_until=None))
+        session.execute(
+            update(RateLimitState).values(blocked_until=None, observed_at=utcnow() - timedelta(days=1))
+        )
 
 
 def expire_soon(services) -> None:

@@ -7,7 +7,15 @@ from datetime import datetime, timedelta
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from plugin.hosts.strava.ratelimit import RateLimitStatus, Window, read_rate_limits, retry_after_429
+from plugin.hosts.strava.ratelimit import (
+    BACKLOG_SHARE,
+    Ledger,
+    RateLimitStatus,
+    Window,
+    allowed_calls,
+    read_rate_limits,
+    retry_after_429,
+)
 
 # What Strava sends with the default budget: overall has headroom, the non-upload 15-min window is spent.
 HEADERS = {
@@ -170,3 +178,57 @@ def test_retry_after_429_with_spent_window_waits_for_the_window():
 
     assert retry_at == datetime(2024, 5, 17, 10, 15)
     assert window_spent is True
+
+
+# --- the fleet's ledger: every call counted before it goes out ---------------------------------------------
+
+T0 = datetime(2026, 11, 21, 10, 3, 0)
+
+
+def spend(ledger: Ledger, now: datetime, share: float = 1.0) -> tuple[int, datetime]:
+    """Count calls until the ledger says wait; (calls counted, when to try again)."""
+    calls = 0
+    while isinstance(after := ledger.one_more_call(now, share), Ledger):
+        ledger, calls = after, calls + 1
+    return calls, after
+
+
+def test_allowed_calls_keep_the_margin_for_calls_in_flight():
+    assert allowed_calls(100) == 98
+    assert allowed_calls(1000) == 980
+    assert allowed_calls(100, BACKLOG_SHARE) == 78
+
+
+def test_the_ledger_stops_at_the_allowance_and_says_when_the_window_reopens():
+    calls, retry_at = spend(Ledger(Window(100, 10), Window(1000, 500), T0), T0)
+    assert calls == 88  # 10 counted already, 98 allowed
+    assert retry_at == datetime(2026, 11, 21, 10, 15)
+
+
+def test_the_daily_window_stops_the_ledger_until_midnight_utc():
+    calls, retry_at = spend(Ledger(Window(100, 0), Window(1000, 975), T0), T0)
+    assert calls == 5
+    assert retry_at == datetime(2026, 11, 22, 0, 0)
+
+
+def test_a_new_quarter_hour_starts_the_short_count_from_zero_but_not_the_daily_one():
+    ledger = Ledger(Window(100, 98), Window(1000, 600), T0)
+    assert isinstance(ledger.one_more_call(T0), datetime)
+    after = ledger.one_more_call(T0 + timedelta(minutes=12))  # 10:15
+    assert isinstance(after, Ledger)
+    assert after.short == Window(100, 1) and after.daily == Window(1000, 601)
+
+
+def test_a_new_day_starts_both_counts_from_zero():
+    after = Ledger(Window(100, 98), Window(1000, 980), T0).one_more_call(datetime(2026, 11, 22, 0, 0, 1))
+    assert isinstance(after, Ledger)
+    assert after.short == Window(100, 1) and after.daily == Window(1000, 1)
+
+
+def test_the_backlog_leaves_a_share_of_each_window_to_fresh_activities():
+    ledger = Ledger(Window(100, 0), Window(1000, 0), T0)
+    backlog, _ = spend(ledger, T0, BACKLOG_SHARE)
+    assert backlog == 78
+    after_backlog = Ledger(Window(100, backlog), Window(1000, backlog), T0)
+    fresh, _ = spend(after_backlog, T0)
+    assert fresh == 20  # what the backlog may not take stays for new activities

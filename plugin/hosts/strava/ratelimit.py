@@ -12,6 +12,10 @@ SHORT_BACKOFF = timedelta(seconds=30)
 # it: stop this many calls, or this share of the limit, before the limit so that they fit.
 MARGIN_CALLS = 2
 MARGIN_SHARE = 0.02
+# Fresh activities come first. Work put off from an earlier window (deferred when a window was spent, or
+# retried after a fault: the backlog) may use only this share of each window, so that the rest stays for
+# activities uploaded now, whose runners are looking at them.
+BACKLOG_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,47 @@ class Window:
     @property
     def spent(self) -> bool:
         """Used up, keeping the margin for calls in flight."""
-        return self.usage >= self.limit - max(MARGIN_CALLS, int(self.limit * MARGIN_SHARE))
+        return self.usage >= allowed_calls(self.limit)
+
+
+def allowed_calls(limit: int, share: float = 1.0) -> int:
+    """How many calls of a window of `limit` may go out: `share` of it, less the margin for calls in
+    flight."""
+    return int(limit * share) - max(MARGIN_CALLS, int(limit * MARGIN_SHARE))
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The fleet's own count of the calls made in the current windows, kept in the shared database: each
+    call is counted before it goes out, so calls in flight in other processes are never overlooked, and
+    the host's headers (which count only calls that arrived) can only raise it."""
+
+    short: Window | None
+    daily: Window | None
+    counted_at: datetime  # the windows the counts belong to are the ones holding this moment
+
+    def at(self, now: datetime) -> Ledger:
+        """The same counts, with any window that has ended since counted_at started again from zero."""
+        short, daily = self.short, self.daily
+        if short and quarter_hour_start(self.counted_at) < quarter_hour_start(now):
+            short = Window(short.limit, 0)
+        if daily and day_start(self.counted_at) < day_start(now):
+            daily = Window(daily.limit, 0)
+        return Ledger(short, daily, now)
+
+    def one_more_call(self, now: datetime, share: float = 1.0) -> Ledger | datetime:
+        """The ledger with one more call counted, or, when the windows' allowance is used, when to try
+        again (the next quarter hour, or midnight UTC for the daily window)."""
+        current = self.at(now)
+        if current.daily and current.daily.usage >= allowed_calls(current.daily.limit, share):
+            return next_midnight(now)
+        if current.short and current.short.usage >= allowed_calls(current.short.limit, share):
+            return next_quarter_hour(now)
+        return Ledger(
+            Window(current.short.limit, current.short.usage + 1) if current.short else None,
+            Window(current.daily.limit, current.daily.usage + 1) if current.daily else None,
+            now,
+        )
 
 
 @dataclass(frozen=True)
@@ -62,13 +106,20 @@ def retry_after_429(status: RateLimitStatus | None, now: datetime) -> tuple[date
     return now + SHORT_BACKOFF, False
 
 
+def quarter_hour_start(now: datetime) -> datetime:
+    return now.replace(minute=(now.minute // 15) * 15, second=0, microsecond=0)
+
+
 def next_quarter_hour(now: datetime) -> datetime:
-    base = now.replace(minute=(now.minute // 15) * 15, second=0, microsecond=0)
-    return base + timedelta(minutes=15)
+    return quarter_hour_start(now) + timedelta(minutes=15)
+
+
+def day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def next_midnight(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return day_start(now) + timedelta(days=1)
 
 
 def _pair(limit: str | None, usage: str | None) -> tuple[Window, Window] | None:

@@ -1,0 +1,183 @@
+"""One rate-limit budget for the whole fleet: every host call is counted in the shared database before it
+goes out, the backlog leaves a share of each window to fresh activities, and fresh events jump the queue."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, allowed_calls, day_start, quarter_hour_start
+from plugin.jobs import Queue, make_huey
+from plugin.pipeline import Deferred, Pipeline
+from plugin.store import Store, utcnow
+from plugin.store.models import InboxEvent, RateLimitState
+from tests.conftest import ATHLETE_ID, event, run_queue
+from tests.integration.test_pipeline import CADENCE_STREAMS, count_notes, deliver, inbox_row
+
+
+def report_headers(store: Store, short: tuple[int, int], daily: tuple[int, int] = (1000, 0)) -> None:
+    """What the client does with a response's rate-limit headers."""
+    now = utcnow()
+    store.record_rate_limit("strava", short, daily, None, (quarter_hour_start(now), day_start(now)))
+
+
+def windows_pass(services) -> None:
+    """The quarter hour (and the day) the counts belong to has ended."""
+    with services.store.session() as session:
+        session.execute(
+            update(RateLimitState).values(blocked_until=None, observed_at=utcnow() - timedelta(days=1))
+        )
+
+
+def let_time_pass(services) -> None:
+    """Every deferred event is due, and its scheduled task runs now (its priority is the backlog's)."""
+    with services.store.session() as session:
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.status == "pending")
+            .values(not_before=utcnow() - timedelta(seconds=1))
+        )
+    huey = services.queue.huey
+    for task in huey.read_schedule(utcnow() + timedelta(days=2)):
+        task.eta = None
+        huey.enqueue(task)
+
+
+def api_calls(strava) -> int:
+    return sum(1 for _method, path in strava.calls if path.startswith("/api/"))
+
+
+def test_eight_processes_at_once_never_count_more_calls_than_the_window_allows(services):
+    report_headers(services.store, short=(100, 0))
+    granted: list[int] = []
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        # Its own engine and pipeline, as another process of the fleet would have.
+        store = Store(services.settings.database_url, services.settings.token_key)
+        pipeline = Pipeline(store, services.host)
+        start.wait()
+        count = 0
+        while True:
+            try:
+                pipeline.reserve_call()
+            except Deferred as exc:
+                if exc.retry_at == quarter_hour_start(utcnow()) + timedelta(minutes=15):
+                    break  # the window's allowance is used
+                continue  # the counts were busy: try again
+            count += 1
+        granted.append(count)
+        store.engine.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(granted) == allowed_calls(100) == 98
+    counts = services.store.rate_counts("strava")
+    assert counts.short == (100, 98)
+    assert counts.daily == (1000, 98)
+
+
+def test_headers_never_lower_the_fleets_own_count_within_the_window(services):
+    report_headers(services.store, short=(100, 10))
+    pipeline = services.pipeline
+    for _ in range(5):
+        pipeline.reserve_call()
+    # An answer to an earlier call arrives late: its usage (11) does not yet include the 4 calls after it.
+    report_headers(services.store, short=(100, 11))
+    assert services.store.rate_counts("strava").short == (100, 15)
+    # A higher usage from the host (calls the fleet did not count) is taken in.
+    report_headers(services.store, short=(100, 40))
+    assert services.store.rate_counts("strava").short == (100, 40)
+    # A new window: the host's count is the truth again.
+    windows_pass(services)
+    report_headers(services.store, short=(100, 1))
+    assert services.store.rate_counts("strava").short == (100, 1)
+
+
+def test_a_burst_three_times_the_budget_spends_the_window_and_defers_the_rest(
+    client, services, strava, connected
+):
+    strava.rate_limit = (30, 1000)  # 28 calls may go out, and the burst needs 90 (3 per activity)
+    ids = list(range(700, 730))
+    for activity_id in ids:
+        strava.add_activity(ATHLETE_ID, activity_id, name="#retro", streams=CADENCE_STREAMS)
+    for activity_id in ids:
+        deliver(client, services, event(activity_id))
+
+    assert api_calls(strava) <= allowed_calls(30)
+    annotated = [i for i in ids if count_notes(strava.description(i) or "") == 1]
+    assert len(annotated) == allowed_calls(30) // 3
+    next_window = quarter_hour_start(utcnow()) + timedelta(minutes=15)
+    for activity_id in set(ids) - set(annotated):
+        row = inbox_row(services, activity_id)
+        assert row.status == "pending", row.outcome
+        assert row.attempts == 0  # waiting for the window is not a failed attempt
+        assert row.not_before in (next_window, next_window + timedelta(minutes=15))
+
+
+def test_fresh_activities_get_the_budget_before_the_backlog(client, services, strava, connected):
+    strava.rate_limit = (30, 1000)
+    backlog = list(range(740, 770))
+    for activity_id in backlog:
+        strava.add_activity(ATHLETE_ID, activity_id, name="#retro", streams=CADENCE_STREAMS)
+        deliver(client, services, event(activity_id))
+    put_off = [i for i in backlog if inbox_row(services, i).status == "pending"]
+    assert len(put_off) >= 20
+
+    # The next window opens with the backlog due; then two runners upload.
+    windows_pass(services)
+    strava.rate_usage = [0, strava.rate_usage[1]]
+    let_time_pass(services)
+    fresh = [790, 791]
+    for activity_id in fresh:
+        strava.add_activity(ATHLETE_ID, activity_id, name="#retro", streams=CADENCE_STREAMS)
+    calls_before = api_calls(strava)
+    for activity_id in fresh:
+        client.post("/webhooks/strava", json=event(activity_id))
+    run_queue(services)
+
+    assert all(count_notes(strava.description(i) or "") == 1 for i in fresh)
+    backlog_done = [i for i in put_off if count_notes(strava.description(i) or "") == 1]
+    # The backlog took at most its share of the window; the fresh activities' six calls came on top.
+    assert 3 * len(backlog_done) <= allowed_calls(30, BACKLOG_SHARE)
+    assert api_calls(strava) - calls_before <= allowed_calls(30)
+    still_waiting = [i for i in put_off if inbox_row(services, i).status == "pending"]
+    assert len(still_waiting) == len(put_off) - len(backlog_done) > 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_a_fresh_event_is_taken_before_events_already_waiting(kind, services, tmp_path, request):
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'queue.db'}"
+    elif kind == "redis":
+        url = request.getfixturevalue("redis_server").new_url()
+    else:
+        url = "memory://"
+    huey = make_huey(url)
+    queue = Queue(huey, services.store, services.pipeline)
+    for event_id in (1, 2, 3):
+        queue.enqueue_event(event_id)  # resumed or retried work: the backlog
+    queue.enqueue_event(4, fresh=True)
+    order = [huey.dequeue().args[0] for _ in range(4)]
+    assert order == [4, 1, 2, 3]
+
+
+def test_a_deferral_by_the_host_blocks_every_process_until_it_ends(services):
+    report_headers(services.store, short=(100, 0))
+    blocked_until = quarter_hour_start(utcnow()) + timedelta(minutes=15)
+    now = utcnow()
+    services.store.record_rate_limit(
+        "strava", (100, 100), (1000, 100), blocked_until, (quarter_hour_start(now), day_start(now))
+    )
+    other = Pipeline(Store(services.settings.database_url, services.settings.token_key), services.host)
+    with pytest.raises(Deferred) as deferred:
+        other.reserve_call()
+    assert deferred.value.retry_at == blocked_until
+    assert isinstance(deferred.value.retry_at, datetime)
+    other.store.engine.dispose()
