@@ -367,6 +367,15 @@ class Store:
         except IntegrityError:
             return "duplicate"
 
+    def waiting_event_id(self, new: NewEvent) -> int | None:
+        """The id of this delivery's stored event while it still waits for a worker (pending), else None."""
+        with self.session() as session:
+            return session.scalar(
+                select(InboxEvent.id).where(
+                    InboxEvent.dedupe_key == new.dedupe_key, InboxEvent.status == "pending"
+                )
+            )
+
     def claim_event(self, event_id: int, lease: timedelta) -> ClaimedEvent | str:
         """Lease an event for processing.
 

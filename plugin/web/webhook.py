@@ -49,18 +49,30 @@ def receive_event():
     except ValidationError as exc:
         return _error(400, "invalid event", fields=exc.messages)
 
-    received = services().store.receive_event(NewEvent(**data))
+    new = NewEvent(**data)
+    received = services().store.receive_event(new)
+    if received == "duplicate":
+        # The host delivers again only when it got no answer: the first delivery may have been stored and
+        # then lost with its process before it was enqueued. An event still waiting is enqueued again, so
+        # it does not wait for the resume task; running its task twice is harmless (the second finds it
+        # settled, or waits its turn).
+        waiting = services().store.waiting_event_id(new)
+        if waiting is not None:
+            _enqueue(waiting)
+        return _answer("duplicate", IGNORED_REASONS[received])
     if isinstance(received, str):
-        # Not stored. A foreign subscription (stale, or forged) or an unknown owner is acknowledged so that
-        # the sender stops, and nothing is done; a duplicate delivery was stored the first time.
-        status = "duplicate" if received == "duplicate" else "ignored"
-        return _answer(status, IGNORED_REASONS[received])
-    event_id = received
+        # Not stored: a foreign subscription (stale, or forged) or an unknown owner is acknowledged so that
+        # the sender stops, and nothing is done.
+        return _answer("ignored", IGNORED_REASONS[received])
+    _enqueue(received)
+    return _answer("accepted")
+
+
+def _enqueue(event_id: int) -> None:
     try:
         services().queue.enqueue_event(event_id, fresh=True)
     except Exception:  # noqa: BLE001 - the event is stored; the periodic resume task will enqueue it
         log.exception("event %s stored but not enqueued; it will be resumed", event_id)
-    return _answer("accepted")
 
 
 def _answer(status: str, reason: str | None = None):

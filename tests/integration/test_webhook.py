@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from plugin.store.models import InboxEvent
-from tests.conftest import VERIFY_TOKEN, event
+from tests.conftest import VERIFY_TOKEN, event, run_queue
 
 
 def inbox_size(services) -> int:
@@ -47,9 +47,27 @@ def test_event_is_stored_enqueued_and_acknowledged_without_a_host_call(client, s
 
 def test_duplicate_delivery_is_acknowledged_and_dropped(client, services, connected):
     first = client.post("/webhooks/strava", json=event(111))
+    run_queue(services)  # the first delivery's event is settled (the activity is gone at the host)
     again = client.post("/webhooks/strava", json=event(111))
     assert first.get_json()["status"] == "accepted"
     assert again.status_code == 200
+    assert again.get_json()["status"] == "duplicate"
+    assert inbox_size(services) == 1
+    assert services.queue.huey.pending_count() == 0  # nothing more to do
+
+
+def test_a_redelivery_enqueues_an_event_whose_first_delivery_was_never_enqueued(
+    client, services, connected, monkeypatch
+):
+    # As when the web process dies between storing the event and enqueueing it: the host got no answer.
+    def lost(*args, **kwargs):
+        raise OSError("the process died")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services.queue, "enqueue_event", lost)
+        client.post("/webhooks/strava", json=event(111))
+    assert services.queue.huey.pending_count() == 0
+    again = client.post("/webhooks/strava", json=event(111))
     assert again.get_json()["status"] == "duplicate"
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 1
