@@ -13,9 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -23,6 +26,9 @@ import requests
 from plugin.sandbox.app import create_sandbox
 from plugin.sandbox.server import LoopbackServer, free_port
 from plugin.sandbox.state import SandboxConfig
+
+if TYPE_CHECKING:
+    from plugin.store import Store
 
 
 class StackError(RuntimeError):
@@ -133,6 +139,117 @@ class Stack:
         except OSError:
             return ""
 
+    # --- the plugin's processes, as an operator sees them in `ps` ----------------------------------------
+
+    def _supervised(self, role: str) -> int | None:
+        """The supervisor's child running `backstride serve --no-worker` (web) or `backstride worker`."""
+        if self.plugin is None:
+            return None
+        for pid in child_pids(self.plugin.pid):
+            command = _cmdline(pid)
+            if role == "web" and "--no-worker" in command:
+                return pid
+            if role == "worker" and command[-1:] == ["worker"]:
+                return pid
+        return None
+
+    def web_master_pid(self) -> int | None:
+        """gunicorn's master (the arbiter): it holds the listening socket and replaces a worker that dies."""
+        return self._supervised("web")
+
+    def web_worker_pids(self) -> list[int]:
+        """gunicorn's worker processes, the ones serving requests (children of the master)."""
+        master = self.web_master_pid()
+        return child_pids(master) if master is not None else []
+
+    def queue_worker_pid(self) -> int | None:
+        """The queue worker the supervisor runs (and restarts when it dies)."""
+        return self._supervised("worker")
+
+    # --- the plugin's inbox, as an operator reads it in the database -------------------------------------
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        from plugin.config import load_settings
+        from plugin.store import Store
+
+        settings = load_settings(self.env())
+        store = Store(settings.database_url, settings.token_key)
+        try:
+            yield store
+        finally:
+            store.engine.dispose()
+
+    def inbox(self) -> list[dict[str, Any]]:
+        """Every stored webhook event: object, aspect, status, attempts and outcome, oldest first."""
+        from sqlalchemy import select
+
+        from plugin.store import InboxEvent
+
+        with self._store() as store, store.session() as session:
+            rows = session.scalars(select(InboxEvent).order_by(InboxEvent.id)).all()
+            return [
+                {
+                    "id": row.id,
+                    "object_id": row.object_id,
+                    "aspect_type": row.aspect_type,
+                    "status": row.status,
+                    "attempts": row.attempts,
+                    "outcome": row.outcome,
+                }
+                for row in rows
+            ]
+
+    @contextmanager
+    def inbox_writes_held(self) -> Iterator[None]:
+        """Hold the inbox table's write lock, as a long migration or backup would: webhook requests wait
+        inside the web server, unanswered, until the block ends (keep it to a few seconds: SQLite's busy
+        timeout is 10 s) and then are stored as usual."""
+        from plugin.store import InboxEvent
+
+        with self._store() as store:
+            if store.engine.dialect.name == "sqlite":
+                import sqlite3
+
+                connection = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
+                try:
+                    connection.execute("BEGIN IMMEDIATE")  # the one writer's lock, taken now
+                    yield
+                finally:
+                    connection.close()  # rolls back
+            else:
+                # Ends with the transaction (which changed nothing).
+                with store.engine.begin() as connection:
+                    connection.exec_driver_sql(f"LOCK TABLE {InboxEvent.__tablename__} IN EXCLUSIVE MODE")
+                    yield
+
+    def expire_event_leases(self) -> int:
+        """Time travel for tests: end every worker's lease on an event now, as if the lease (minutes long)
+        had run out; returns how many events were leased. The next resume gives them to a live worker."""
+        from sqlalchemy import update
+
+        from plugin.store import InboxEvent, utcnow
+
+        with self._store() as store, store.session() as session:
+            result = session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.status == "working")
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            return int(result.rowcount or 0)
+
+    def resume_events(self) -> int:
+        """Run the queue's periodic resume task once, now (the worker runs it every minute): open events
+        that no live worker holds are enqueued again; returns how many."""
+        from plugin.config import load_settings
+        from plugin.services import build_services
+
+        services = build_services(load_settings(self.env()))
+        try:
+            return services.queue.resume_events()
+        finally:
+            services.store.engine.dispose()
+
     # --- what a runner and an operator do --------------------------------------------------------------
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
@@ -193,12 +310,7 @@ class Stack:
         """Until the host delivered every event and the plugin has no open work left."""
         deadline = time.monotonic() + timeout
         self.control("POST", "/idle", json={"timeout": timeout})
-        from plugin.config import load_settings
-        from plugin.store import Store
-
-        settings = load_settings(self.env())
-        store = Store(settings.database_url, settings.token_key)
-        try:
+        with self._store() as store:
             while time.monotonic() < deadline:
                 counts = store.event_counts()
                 if counts.get("pending", 0) == 0 and counts.get("working", 0) == 0:
@@ -207,8 +319,28 @@ class Stack:
             raise StackError(
                 f"the plugin still had open events after {timeout:.0f} s: {store.event_counts()}"
             )
-        finally:
-            store.engine.dispose()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) child processes of `pid`, from /proc (Linux; no psutil needed)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+        fields = text.rpartition(")")[2].split()
+        if len(fields) >= 2 and fields[0] != "Z" and int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
 
 
 class _ConsentForm(HTMLParser):
