@@ -18,6 +18,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,6 +112,9 @@ def bare_flask(port: int) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            # An access log line per request, written to a file, as `backstride serve` writes its own.
+            "--access-logfile",
+            str(Path(tempfile.mkdtemp(prefix="bare-flask-")) / "access.log"),
             "bare_app:app",
         ],
     )
@@ -142,8 +146,6 @@ def main() -> None:
     servers, extra_env = [], {}
     if args.backend == "postgres-redis":
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        import tempfile
-
         from tests.system_packages import PostgresServer, RedisServer
 
         postgres, redis_server = PostgresServer(), RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
