@@ -511,6 +511,7 @@ class Store:
                     "host": row.host,
                     "short": (row.short_limit, row.short_usage),
                     "daily": (row.daily_limit, row.daily_usage),
+                    "counted_at": row.observed_at,
                     "blocked": row.blocked_until is not None and row.blocked_until > now,
                 }
                 for row in limits

@@ -11,6 +11,8 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from plugin.hosts.strava.ratelimit import Ledger, Window
+from plugin.store import utcnow
 from plugin.web import services
 
 bp = Blueprint("metrics", __name__)
@@ -65,7 +67,9 @@ class _FleetCollector:
             f"{PREFIX}_host_rate_limit", "The host's rate limit per window", labels=["host", "window"]
         )
         usage = GaugeMetricFamily(
-            f"{PREFIX}_host_rate_usage", "Calls the host has counted in the window", labels=["host", "window"]
+            f"{PREFIX}_host_rate_usage",
+            "Calls counted in the current window (the fleet's own count, at least the host's)",
+            labels=["host", "window"],
         )
         left = GaugeMetricFamily(
             f"{PREFIX}_host_budget_left", "Calls left before the window's limit", labels=["host", "window"]
@@ -73,14 +77,18 @@ class _FleetCollector:
         blocked = GaugeMetricFamily(
             f"{PREFIX}_host_blocked", "1 while the fleet waits for the next window", labels=["host"]
         )
+        now = utcnow()
         for row in figures["rate_limits"]:
-            for window in ("short", "daily"):
-                cap, used = row[window]
-                if cap is None or used is None:
+            windows = {name: None if None in row[name] else Window(*row[name]) for name in ("short", "daily")}
+            # Counts of a window that has ended since they were taken are zero now (a new quarter hour, a
+            # new day), as the budget itself sees them.
+            current = Ledger(windows["short"], windows["daily"], row["counted_at"] or now).at(now)
+            for name, window in (("short", current.short), ("daily", current.daily)):
+                if window is None:
                     continue
-                limit.add_metric([row["host"], window], cap)
-                usage.add_metric([row["host"], window], used)
-                left.add_metric([row["host"], window], max(cap - used, 0))
+                limit.add_metric([row["host"], name], window.limit)
+                usage.add_metric([row["host"], name], window.usage)
+                left.add_metric([row["host"], name], max(window.limit - window.usage, 0))
             blocked.add_metric([row["host"]], 1 if row["blocked"] else 0)
         yield from (limit, usage, left, blocked)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
+from datetime import timedelta
 
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from plugin.store import utcnow
+from plugin.store.models import RateLimitState
 from tests.conftest import ATHLETE_ID, event, run_queue
 
 
@@ -57,6 +62,19 @@ def test_events_host_calls_and_budget_after_some_work(client, services, strava, 
         assert usage >= len(strava.calls)
         assert value(samples, "host_budget_left", host="strava", window=window) == limit - usage
     assert value(samples, "host_blocked", host="strava") == 0
+
+
+def test_the_budget_left_is_whole_again_once_the_window_has_passed(client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 804, name="#retro run", distance=1200.0, moving_time=500.0)
+    client.post("/webhooks/strava", json=event(804))
+    run_queue(services)
+    assert value(scrape(client), "host_budget_left", host="strava", window="short") < strava.rate_limit[0]
+    with services.store.session() as session:  # the counts were taken yesterday
+        session.execute(update(RateLimitState).values(observed_at=utcnow() - timedelta(days=1)))
+    samples = scrape(client)
+    for window, limit in (("short", strava.rate_limit[0]), ("daily", strava.rate_limit[1])):
+        assert value(samples, "host_rate_usage", host="strava", window=window) == 0
+        assert value(samples, "host_budget_left", host="strava", window=window) == limit
 
 
 def test_metrics_name_no_athlete_or_activity(client, services, strava, connected):
