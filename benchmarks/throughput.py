@@ -25,22 +25,20 @@ and `backstride worker --threads N`, on the same instance.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from machine import describe
+from plugin_stack import backend_env, connect_athlete, percentile
 
 from plugin.analysis.notes import NOTE_START
-from plugin.sandbox.stack import Stack
+from plugin.sandbox.stack import Stack, stop_process_group
 from plugin.sandbox.state import SandboxConfig
 
 ATHLETE = 7101  # made up
@@ -90,32 +88,10 @@ class SplitStack(Stack):
             )
 
     def stop_plugin(self, sig: int = signal.SIGTERM) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            os.killpg(self.worker.pid, sig)
-            try:
-                self.worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
-                self.worker.wait()
+        if self.worker is not None:
+            stop_process_group(self.worker, sig)
         self.worker = None
         super().stop_plugin(sig)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def backend_env(backend: str) -> tuple[list[Any], dict[str, str]]:
-    """Private PostgreSQL and Redis servers for `postgres-redis` (as the tests start them), else nothing."""
-    if backend != "postgres-redis":
-        return [], {}
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.system_packages import PostgresServer, RedisServer
-
-    postgres, redis_server = PostgresServer(), RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
-    env = {"BACKSTRIDE_DATABASE_URL": postgres.new_database(), "BACKSTRIDE_QUEUE_URL": redis_server.new_url()}
-    return [postgres, redis_server], env
 
 
 def latency_line(label: str, values: list[float]) -> str:
@@ -135,13 +111,7 @@ def run(args: argparse.Namespace, extra_env: dict[str, str]) -> None:
     else:
         stack = Stack(config, extra_env=extra_env)
     with stack:
-        stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench", "weight": 66.0})
-        stack.control(
-            "PUT", "/limits", json={"overall": [1_000_000, 10_000_000], "read": [1_000_000, 10_000_000]}
-        )
-        stack.subscribe()
-        if stack.connect(athlete_id=ATHLETE).status_code != 200:
-            raise SystemExit(f"connecting the athlete failed:\n{stack.log_tail()}")
+        connect_athlete(stack, ATHLETE, weight_kg=66.0)
         # Every API call from now on waits; OAuth (token refresh) is left alone, as are the control routes.
         stack.control(
             "POST", "/faults", json={"path": "^/api/v3/", "latency_ms": args.latency_ms, "count": 10**9}
@@ -288,12 +258,8 @@ def main() -> None:
     if args.worker_threads:
         command += f" --worker-threads {args.worker_threads}"
     print(f"command: {command}")
-    servers, extra_env = backend_env(args.backend)
-    try:
+    with backend_env(args.backend) as extra_env:
         run(args, extra_env)
-    finally:
-        for server in servers:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from machine import describe
-from throughput import backend_env
+from plugin_stack import backend_env, connect_athlete
 from webhook_ack import ATHLETE, post_events
 
 from plugin.sandbox.stack import Stack
@@ -125,65 +125,56 @@ def main() -> None:
         f"--connections {args.connections} --backend {args.backend}"
     )
     print(f"process figures from: {'psutil ' + psutil.__version__ if psutil else '/proc'} and smaps_rollup")
-    servers, extra_env = backend_env(args.backend)
-    try:
-        with Stack(SandboxConfig(seed=False), extra_env=extra_env) as stack:
-            stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench"})
-            stack.control(
-                "PUT", "/limits", json={"overall": [1_000_000, 10_000_000], "read": [1_000_000, 10_000_000]}
-            )
-            stack.subscribe()
-            if stack.connect(athlete_id=ATHLETE).status_code != 200:
-                raise SystemExit(f"connecting the athlete failed:\n{stack.log_tail()}")
-            assert stack.plugin is not None
-            master, workers, queue_workers = web_processes(stack.plugin.pid)
-            print(f"gunicorn master {master}, gunicorn worker(s) {workers}, queue worker(s) {queue_workers}")
-            subscription_id = stack.control("GET", "/state").json()["subscription"]
-            url = f"{stack.plugin_url}/webhooks/strava"
+    with (
+        backend_env(args.backend) as extra_env,
+        Stack(SandboxConfig(seed=False), extra_env=extra_env) as stack,
+    ):
+        subscription_id = connect_athlete(stack, ATHLETE)
+        assert stack.plugin is not None
+        master, workers, queue_workers = web_processes(stack.plugin.pid)
+        print(f"gunicorn master {master}, gunicorn worker(s) {workers}, queue worker(s) {queue_workers}")
+        url = f"{stack.plugin_url}/webhooks/strava"
 
-            readings: list[tuple[int, dict[int, Memory]]] = []
+        readings: list[tuple[int, dict[int, Memory]]] = []
 
-            def measure(delivered: int) -> None:
-                figures = {pid: memory(pid) for pid in (*workers, master, *queue_workers)}
-                readings.append((delivered, figures))
-                label = "after start" if delivered == 0 else f"after {delivered} deliveries"
-                for pid in workers:
-                    print(f"gunicorn worker {pid} {label}: {figures[pid]}")
-                print(f"gunicorn master {master} {label}: {figures[master]}")
-                for pid in queue_workers:
-                    print(f"queue worker {pid} {label}: {figures[pid]}")
+        def measure(delivered: int) -> None:
+            figures = {pid: memory(pid) for pid in (*workers, master, *queue_workers)}
+            readings.append((delivered, figures))
+            label = "after start" if delivered == 0 else f"after {delivered} deliveries"
+            for pid in workers:
+                print(f"gunicorn worker {pid} {label}: {figures[pid]}")
+            print(f"gunicorn master {master} {label}: {figures[master]}")
+            for pid in queue_workers:
+                print(f"queue worker {pid} {label}: {figures[pid]}")
 
-            measure(0)
-            delivered = 0
-            for checkpoint in checkpoints:
-                started = time.monotonic()
-                post_events(url, 1_000 + delivered, checkpoint - delivered, args.connections, subscription_id)
-                posted = time.monotonic() - started
-                print(f"posted {checkpoint - delivered} deliveries in {posted:.1f} s")
-                delivered = checkpoint
-                stack.wait_settled(timeout=600)
-                now_workers = web_processes(stack.plugin.pid)[1]
-                if now_workers != workers:
-                    print(f"the gunicorn worker changed: {workers} -> {now_workers} (restarted)")
-                    workers = now_workers
-                measure(delivered)
+        measure(0)
+        delivered = 0
+        for checkpoint in checkpoints:
+            started = time.monotonic()
+            post_events(url, 1_000 + delivered, checkpoint - delivered, args.connections, subscription_id)
+            posted = time.monotonic() - started
+            print(f"posted {checkpoint - delivered} deliveries in {posted:.1f} s")
+            delivered = checkpoint
+            stack.wait_settled(timeout=600)
+            now_workers = web_processes(stack.plugin.pid)[1]
+            if now_workers != workers:
+                print(f"the gunicorn worker changed: {workers} -> {now_workers} (restarted)")
+                workers = now_workers
+            measure(delivered)
 
-            if len(readings) >= 3 and all(pid in readings[-1][1] for pid in workers):
-                (first_n, first), (last_n, last) = readings[1], readings[-1]
-                for pid in workers:
-                    for name in ("rss_kib", "uss_kib"):
-                        before, after = getattr(first[pid], name), getattr(last[pid], name)
-                        if before is None or after is None:
-                            continue
-                        per_request = (after - before) * 1024 / (last_n - first_n)
-                        print(
-                            f"gunicorn worker {pid} {name[:3].upper()} growth from {first_n} to {last_n} "
-                            f"deliveries: {(after - before) / 1024:+.2f} MiB ({per_request:+.1f} bytes per "
-                            "delivery)"
-                        )
-    finally:
-        for server in servers:
-            server.stop()
+        if len(readings) >= 3 and all(pid in readings[-1][1] for pid in workers):
+            (first_n, first), (last_n, last) = readings[1], readings[-1]
+            for pid in workers:
+                for name in ("rss_kib", "uss_kib"):
+                    before, after = getattr(first[pid], name), getattr(last[pid], name)
+                    if before is None or after is None:
+                        continue
+                    per_request = (after - before) * 1024 / (last_n - first_n)
+                    print(
+                        f"gunicorn worker {pid} {name[:3].upper()} growth from {first_n} to {last_n} "
+                        f"deliveries: {(after - before) / 1024:+.2f} MiB ({per_request:+.1f} bytes per "
+                        "delivery)"
+                    )
 
 
 if __name__ == "__main__":

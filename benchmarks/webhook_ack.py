@@ -25,16 +25,12 @@ from urllib.parse import urlsplit
 
 import requests
 from machine import describe
+from plugin_stack import backend_env, connect_athlete, percentile
 
 from plugin.sandbox.stack import Stack
 from plugin.sandbox.state import SandboxConfig
 
 ATHLETE = 7001  # made up
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def post_events(url: str, first_id: int, count: int, workers: int, subscription_id: int) -> list[float]:
@@ -143,39 +139,20 @@ def main() -> None:
     args = parser.parse_args()
     print(describe())
     print(f"command: python benchmarks/webhook_ack.py --events {args.events} --backend {args.backend}")
-    servers, extra_env = [], {}
-    if args.backend == "postgres-redis":
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.system_packages import PostgresServer, RedisServer
-
-        postgres, redis_server = PostgresServer(), RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
-        servers = [postgres, redis_server]
-        extra_env = {
-            "BACKSTRIDE_DATABASE_URL": postgres.new_database(),
-            "BACKSTRIDE_QUEUE_URL": redis_server.new_url(),
-        }
-    try:
-        with Stack(SandboxConfig(seed=False), extra_env=extra_env) as stack:
-            stack.control("POST", "/athletes", json={"id": ATHLETE, "firstname": "Bench"})
-            # This measures the acknowledgement, not the rate budget: give the host room for every event.
-            stack.control(
-                "PUT", "/limits", json={"overall": [100_000, 1_000_000], "read": [100_000, 1_000_000]}
-            )
-            stack.subscribe()
-            assert stack.connect(athlete_id=ATHLETE).status_code == 200
-            subscription_id = stack.control("GET", "/state").json()["subscription"]
-            url = f"{stack.plugin_url}/webhooks/strava"
-            post_events(url, 1, 20, 1, subscription_id)  # warm-up
-            sequential = post_events(url, 1_000, args.events, 1, subscription_id)
-            burst = post_events(url, 100_000, args.events, 16, subscription_id)
-            report("backstride sequential", sequential)
-            report("backstride 16-way", burst)
-            started = time.monotonic()
-            stack.wait_settled(timeout=300)
-            print(f"worker settled every event {time.monotonic() - started:.1f} s after the burst ended")
-    finally:
-        for server in servers:
-            server.stop()
+    with (
+        backend_env(args.backend) as extra_env,
+        Stack(SandboxConfig(seed=False), extra_env=extra_env) as stack,
+    ):
+        subscription_id = connect_athlete(stack, ATHLETE)
+        url = f"{stack.plugin_url}/webhooks/strava"
+        post_events(url, 1, 20, 1, subscription_id)  # warm-up
+        sequential = post_events(url, 1_000, args.events, 1, subscription_id)
+        burst = post_events(url, 100_000, args.events, 16, subscription_id)
+        report("backstride sequential", sequential)
+        report("backstride 16-way", burst)
+        started = time.monotonic()
+        stack.wait_settled(timeout=300)
+        print(f"worker settled every event {time.monotonic() - started:.1f} s after the burst ended")
 
     from plugin.sandbox.server import free_port
 

@@ -80,14 +80,7 @@ class Stack:
     def stop_plugin(self, sig: int = signal.SIGTERM) -> None:
         if self.plugin is None:
             return
-        if self.plugin.poll() is None:
-            # The whole process group: the supervisor, gunicorn and the worker.
-            os.killpg(self.plugin.pid, sig)
-            try:
-                self.plugin.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.plugin.pid, signal.SIGKILL)
-                self.plugin.wait()
+        stop_process_group(self.plugin, sig)  # the supervisor, gunicorn and the worker
         self.plugin = None
 
     def stop(self) -> None:
@@ -319,6 +312,19 @@ class Stack:
             raise StackError(
                 f"the plugin still had open events after {timeout:.0f} s: {store.event_counts()}"
             )
+
+
+def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal a process started with start_new_session=True and all of its children; SIGKILL them if they
+    have not ended within 20 s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def child_pids(pid: int) -> list[int]:

@@ -560,14 +560,14 @@ def test_expired_records_are_removed(client, services, strava, connected):
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def make_due(services, object_id: int) -> None:
-    """Let time pass for one deferred event: its not_before is now, and its scheduled task runs now."""
+def make_due(services, object_id: int | None = None) -> None:
+    """Let time pass for a deferred event (every waiting one when object_id is None): its not_before is
+    past, and its scheduled task runs now (with the backlog's priority)."""
+    waiting = update(InboxEvent).where(InboxEvent.status == "pending")
+    if object_id is not None:
+        waiting = waiting.where(InboxEvent.object_id == object_id)
     with services.store.session() as session:
-        session.execute(
-            update(InboxEvent)
-            .where(InboxEvent.object_id == object_id)
-            .values(not_before=utcnow() - timedelta(seconds=1))
-        )
+        session.execute(waiting.values(not_before=utcnow() - timedelta(seconds=1)))
     huey = services.queue.huey
     for task in huey.read_schedule(utcnow() + timedelta(days=2)):
         task.eta = None

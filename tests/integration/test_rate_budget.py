@@ -7,43 +7,26 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 
 from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, allowed_calls, day_start, quarter_hour_start
 from plugin.jobs import Queue, make_huey
 from plugin.pipeline import Deferred, Pipeline
 from plugin.store import Store, utcnow
-from plugin.store.models import InboxEvent, RateLimitState
 from tests.conftest import ATHLETE_ID, event, run_queue
-from tests.integration.test_pipeline import CADENCE_STREAMS, count_notes, deliver, inbox_row
+from tests.integration.test_pipeline import (
+    CADENCE_STREAMS,
+    count_notes,
+    deliver,
+    inbox_row,
+    make_due,
+    reopen_rate_window,
+)
 
 
 def report_headers(store: Store, short: tuple[int, int], daily: tuple[int, int] = (1000, 0)) -> None:
     """What the client does with a response's rate-limit headers."""
     now = utcnow()
     store.record_rate_limit("strava", short, daily, None, (quarter_hour_start(now), day_start(now)))
-
-
-def windows_pass(services) -> None:
-    """The quarter hour (and the day) the counts belong to has ended."""
-    with services.store.session() as session:
-        session.execute(
-            update(RateLimitState).values(blocked_until=None, observed_at=utcnow() - timedelta(days=1))
-        )
-
-
-def let_time_pass(services) -> None:
-    """Every deferred event is due, and its scheduled task runs now (its priority is the backlog's)."""
-    with services.store.session() as session:
-        session.execute(
-            update(InboxEvent)
-            .where(InboxEvent.status == "pending")
-            .values(not_before=utcnow() - timedelta(seconds=1))
-        )
-    huey = services.queue.huey
-    for task in huey.read_schedule(utcnow() + timedelta(days=2)):
-        task.eta = None
-        huey.enqueue(task)
 
 
 def api_calls(strava) -> int:
@@ -95,7 +78,7 @@ def test_headers_never_lower_the_fleets_own_count_within_the_window(services):
     report_headers(services.store, short=(100, 40))
     assert services.store.rate_counts("strava").short == (100, 40)
     # A new window: the host's count is the truth again.
-    windows_pass(services)
+    reopen_rate_window(services)
     report_headers(services.store, short=(100, 1))
     assert services.store.rate_counts("strava").short == (100, 1)
 
@@ -131,9 +114,9 @@ def test_fresh_activities_get_the_budget_before_the_backlog(client, services, st
     assert len(put_off) >= 20
 
     # The next window opens with the backlog due; then two runners upload.
-    windows_pass(services)
+    reopen_rate_window(services)
     strava.rate_usage = [0, strava.rate_usage[1]]
-    let_time_pass(services)
+    make_due(services)
     fresh = [790, 791]
     for activity_id in fresh:
         strava.add_activity(ATHLETE_ID, activity_id, name="#retro", streams=CADENCE_STREAMS)
