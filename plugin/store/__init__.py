@@ -368,11 +368,14 @@ class Store:
             return "duplicate"
 
     def waiting_event_id(self, new: NewEvent) -> int | None:
-        """The id of this delivery's stored event while it still waits for a worker (pending), else None."""
+        """The id of this delivery's stored event while it waits for a worker and is due (pending, not
+        deferred to later), else None."""
         with self.session() as session:
             return session.scalar(
                 select(InboxEvent.id).where(
-                    InboxEvent.dedupe_key == new.dedupe_key, InboxEvent.status == "pending"
+                    InboxEvent.dedupe_key == new.dedupe_key,
+                    InboxEvent.status == "pending",
+                    (InboxEvent.not_before.is_(None)) | (InboxEvent.not_before <= utcnow()),
                 )
             )
 

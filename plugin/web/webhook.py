@@ -18,7 +18,7 @@ bp = Blueprint("webhook", __name__)
 
 _event_schema = WebhookEventSchema()
 
-IGNORED_REASONS = {
+NOT_STORED_REASONS = {
     "foreign subscription": "unknown subscription_id",
     "unknown owner": "owner is not a connected athlete",
     "duplicate": "this delivery was already received",
@@ -53,17 +53,17 @@ def receive_event():
     received = services().store.receive_event(new)
     if received == "duplicate":
         # The host delivers again only when it got no answer: the first delivery may have been stored and
-        # then lost with its process before it was enqueued. An event still waiting is enqueued again, so
-        # it does not wait for the resume task; running its task twice is harmless (the second finds it
-        # settled, or waits its turn).
+        # then lost with its process before it was enqueued. An event still waiting and due is enqueued
+        # again, so it does not wait for the resume task; running its task twice is harmless (the second
+        # finds it settled, or waits its turn).
         waiting = services().store.waiting_event_id(new)
         if waiting is not None:
             _enqueue(waiting)
-        return _answer("duplicate", IGNORED_REASONS[received])
+        return _answer("duplicate", NOT_STORED_REASONS[received])
     if isinstance(received, str):
         # Not stored: a foreign subscription (stale, or forged) or an unknown owner is acknowledged so that
         # the sender stops, and nothing is done.
-        return _answer("ignored", IGNORED_REASONS[received])
+        return _answer("ignored", NOT_STORED_REASONS[received])
     _enqueue(received)
     return _answer("accepted")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+from datetime import timedelta
 
+import pytest
+from sqlalchemy import func, select, update
+
+from plugin.store import utcnow
 from plugin.store.models import InboxEvent
 from tests.conftest import VERIFY_TOKEN, event, run_queue
 
@@ -71,6 +74,15 @@ def test_a_redelivery_enqueues_an_event_whose_first_delivery_was_never_enqueued(
     assert again.get_json()["status"] == "duplicate"
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 1
+
+
+def test_a_redelivery_leaves_an_event_deferred_to_later_alone(client, services, connected):
+    client.post("/webhooks/strava", json=event(111))
+    with services.store.session() as session:  # waiting for the next rate-limit window
+        session.execute(update(InboxEvent).values(not_before=utcnow() + timedelta(minutes=10)))
+    pending = services.queue.huey.pending_count()
+    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "duplicate"
+    assert services.queue.huey.pending_count() == pending
 
 
 def test_two_different_events_for_one_activity_are_both_kept(client, services, connected):
