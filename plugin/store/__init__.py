@@ -337,8 +337,9 @@ class Store:
         """The webhook's one database step: the new event's id, or why it was not stored ("foreign
         subscription", "unknown owner", "duplicate").
 
-        One transaction of two statements built once (the checks in one SELECT, then the INSERT), in Core
-        SQL without the ORM's unit of work: this runs for every delivery while the host waits."""
+        Two statements built once (the checks in one SELECT, then the INSERT) on one connection with one
+        commit, in Core SQL without the ORM's unit of work: this runs for every delivery while the host
+        waits."""
         try:
             with self.engine.begin() as connection:
                 subscription, connected = connection.execute(
