@@ -585,13 +585,6 @@ class Store:
 
     # --- the host's rate limit ----------------------------------------------------------------------
 
-    def rate_blocked_until(self, host: str) -> datetime | None:
-        with self.session() as session:
-            row = session.get(RateLimitState, host)
-            if row is None or row.blocked_until is None or row.blocked_until <= utcnow():
-                return None
-            return row.blocked_until
-
     def rate_counts(self, host: str) -> RateCounts | None:
         """The fleet's counts for the host, or None before its first answer said what the limits are."""
         with self.session() as session:

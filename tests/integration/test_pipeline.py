@@ -386,7 +386,7 @@ def test_429_with_headroom_is_retried_after_a_short_backoff(client, services, st
     row = inbox_row(services, 542)
     assert row.status == "pending"
     assert timedelta(seconds=10) < row.not_before - utcnow() < timedelta(seconds=60)
-    assert services.store.rate_blocked_until("strava") is None
+    assert services.store.rate_counts("strava").blocked_until is None
 
 
 def test_usage_reaching_the_limit_blocks_before_any_429(client, services, strava, connected):
@@ -395,7 +395,7 @@ def test_usage_reaching_the_limit_blocks_before_any_429(client, services, strava
     deliver(client, services, event(543))
     assert len(strava.calls) == 2  # activity and streams; the PUT waits for the next window
     assert inbox_row(services, 543).status == "pending"
-    assert services.store.rate_blocked_until("strava") is not None
+    assert services.store.rate_counts("strava").blocked_until is not None
 
 
 # --- tokens -----------------------------------------------------------------------------------------------
