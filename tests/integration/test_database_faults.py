@@ -176,6 +176,19 @@ def assert_one_note_and_done(services, strava, activity_id: int) -> None:
     assert row.status == "done", row.outcome
 
 
+def assert_unclaimed_then_resumed_once(services, strava, activity_id: int) -> None:
+    """The event waited, pending with no attempt counted and no host call made; once its task was lost long
+    enough ago, the resume task enqueues it and one attempt writes the note."""
+    (row,) = inbox(services)
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert strava.calls == []
+    age_inbox(services, activity_id, seconds=120)
+    assert services.queue.resume_events() == 1
+    run_queue(services)
+    assert_one_note_and_done(services, strava, activity_id)
+    assert inbox(services)[0].attempts == 1
+
+
 def assert_one_warning_line(caplog, words: str) -> None:
     """What the operator reads: warnings naming the cause, no error and no traceback."""
     assert [r for r in caplog.records if r.levelno >= logging.WARNING and words in r.getMessage()]
@@ -247,14 +260,7 @@ def test_a_job_locked_out_of_its_claim_is_resumed_without_a_counted_attempt(
     lock.release()
     assert_one_warning_line(caplog, "database unavailable")
 
-    (row,) = inbox(services)
-    assert (row.status, row.attempts) == ("pending", 0)
-    assert strava.calls == []
-    age_inbox(services, 704, seconds=120)
-    assert services.queue.resume_events() == 1
-    run_queue(services)
-    assert_one_note_and_done(services, strava, 704)
-    assert inbox(services)[0].attempts == 1
+    assert_unclaimed_then_resumed_once(services, strava, 704)
 
 
 # --- unavailable: the web answers 503 with a reason ---------------------------------------------------------
@@ -339,13 +345,7 @@ def test_an_outage_before_the_claim_keeps_the_event_pending_until_the_database_i
     outage.end()
     assert_one_warning_line(caplog, "database unavailable")
 
-    (row,) = inbox(services)
-    assert (row.status, row.attempts) == ("pending", 0)
-    assert strava.calls == []
-    age_inbox(services, 707, seconds=120)
-    assert services.queue.resume_events() == 1
-    run_queue(services)
-    assert_one_note_and_done(services, strava, 707)
+    assert_unclaimed_then_resumed_once(services, strava, 707)
 
 
 def test_an_outage_right_after_the_note_is_written_does_not_write_it_twice(

@@ -86,6 +86,14 @@ raw_query_strings = st.text(
 )
 
 
+def get_with_query(client, path: str, pairs: list[tuple[str, str]], raw: str | None):
+    """GET path with the raw query string when there is one, else with the pairs; the response, and the
+    parameters the app sees."""
+    if raw is not None:
+        return client.get(path, query_string=raw), first_values(parse_qsl(raw, keep_blank_values=True))
+    return client.get(path, query_string=MultiDict(pairs)), first_values(pairs)
+
+
 def first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """What `request.args.get` sees: the first value of each repeated parameter."""
     seen: dict[str, str] = {}
@@ -310,12 +318,7 @@ def test_subscription_validation_with_arbitrary_query(client, services, caplog, 
     if right_token:
         pairs = [("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN), *pairs]
         raw = None if raw is None else f"hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&{raw}"
-    if raw is not None:
-        response = client.get("/webhooks/strava", query_string=raw)
-        args = first_values(parse_qsl(raw, keep_blank_values=True))
-    else:
-        response = client.get("/webhooks/strava", query_string=MultiDict(pairs))
-        args = first_values(pairs)
+    response, args = get_with_query(client, "/webhooks/strava", pairs, raw)
 
     assert response.status_code < 500
     answers = (
@@ -386,14 +389,9 @@ def test_oauth_callback_with_arbitrary_query(
     pairs = [(k, v) for k, v in params.items() if v is not None] + extra
     if error is not None:
         pairs.append(("error", error))
-    if raw is not None:
-        if real_state and state_kind == "match":
-            raw = f"state={real_state}&{raw}"
-        response = client.get("/oauth/callback", query_string=raw)
-        sent = first_values(parse_qsl(raw, keep_blank_values=True))
-    else:
-        response = client.get("/oauth/callback", query_string=MultiDict(pairs))
-        sent = first_values(pairs)
+    if raw is not None and real_state and state_kind == "match":
+        raw = f"state={real_state}&{raw}"
+    response, sent = get_with_query(client, "/oauth/callback", pairs, raw)
 
     assert response.status_code < 500
     assert_page_with_reason(response)  # no code in these examples is one the host issued
