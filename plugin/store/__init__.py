@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,8 +29,10 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from plugin.store import sqlite
 from plugin.store.crypto import TokenCipher
 from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
+from plugin.store.prepared import PreparedStatement, wrap_driver_error
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -58,7 +61,22 @@ _RECEIVE_CHECKS = select(
     select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
     exists().where(Athlete.id == bindparam("owner_id")),
 )
-_INSERT_EVENT = insert(InboxEvent)
+_INSERT_EVENT = insert(InboxEvent).returning(InboxEvent.id)
+# What receive_event stores of a new event; the other columns start empty.
+_RECEIVED_COLUMNS = (
+    "dedupe_key",
+    "subscription_id",
+    "owner_id",
+    "object_type",
+    "object_id",
+    "aspect_type",
+    "updates",
+    "event_time",
+    "object_key",
+    "status",
+    "attempts",
+    "received_at",
+)
 
 
 def utcnow() -> datetime:
@@ -133,6 +151,11 @@ class Store:
         self.engine = make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.cipher = TokenCipher(token_key)
+        # SQLite has one writer at a time. This process's webhook threads queue for it here, each woken as
+        # soon as the one before commits, rather than polling SQLite's lock (begin_write) against each other.
+        self._sqlite_writers = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
+        self._insert_event = PreparedStatement(_INSERT_EVENT, self.engine.dialect, _RECEIVED_COLUMNS)
 
     def create_schema(self) -> None:
         """Create or upgrade the schema (Alembic migrations; many processes may start at once)."""
@@ -337,14 +360,15 @@ class Store:
         """The webhook's one database step: the new event's id, or why it was not stored ("foreign
         subscription", "unknown owner", "duplicate").
 
-        Two statements built once (the checks in one SELECT, then the INSERT) on one connection with one
-        commit, in Core SQL without the ORM's unit of work: this runs for every delivery while the host
-        waits."""
+        Two statements (the checks in one SELECT, then the INSERT) in one transaction, run on the driver's
+        connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the write
+        lock is taken first (see sqlite.begin_write): the checks and the insert then see one state of the
+        database, and a busy moment costs a short wait rather than SQLite's own sleeps."""
         try:
-            with self.engine.begin() as connection:
-                subscription, connected = connection.execute(
-                    _RECEIVE_CHECKS, {"owner_id": new.owner_id}
-                ).one()
+            with self._driver_transaction() as cursor:
+                subscription, connected = self._receive_checks.execute(
+                    cursor, {"owner_id": new.owner_id}
+                ).fetchone()
                 if subscription is not None and int(subscription) != new.subscription_id:
                     return "foreign subscription"
                 if not connected:
@@ -363,10 +387,35 @@ class Store:
                     "attempts": 0,
                     "received_at": utcnow(),
                 }
-                result = connection.execute(_INSERT_EVENT, row)
-                return int(result.inserted_primary_key[0])
+                (event_id,) = self._insert_event.execute(cursor, row).fetchone()
+                return int(event_id)
         except IntegrityError:
             return "duplicate"
+
+    @contextmanager
+    def _driver_transaction(self) -> Iterator[Any]:
+        """A cursor on a pooled driver connection, in a transaction committed at the end (on SQLite one that
+        holds the write lock from the start). Driver errors are raised as SQLAlchemy raises them."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            with self._sqlite_writers:
+                connection = self.engine.raw_connection()  # checked for staleness first on a server
+                try:
+                    if self.engine.dialect.name == "sqlite":
+                        sqlite.begin_write(connection.dbapi_connection)
+                    cursor = connection.cursor()
+                    try:
+                        yield cursor
+                        connection.commit()
+                    except BaseException:
+                        connection.rollback()
+                        raise
+                    finally:
+                        cursor.close()
+                finally:
+                    connection.close()  # back to the pool
+        except dbapi.Error as exc:
+            raise wrap_driver_error("receive_event", exc, dbapi) from exc
 
     def waiting_event_id(self, new: NewEvent) -> int | None:
         """The id of this delivery's stored event while it waits for a worker and is due (pending, not
@@ -694,7 +743,7 @@ def make_engine(database_url: str) -> Engine:
         # A file on this machine: no connection to go stale, so no ping before each use (one more
         # statement on every request).
         engine = create_engine(url)
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", sqlite.configure_connection)
         return engine
     # A server: a pooled connection may have been closed by it (restart, idle timeout); ping on checkout.
     # An unreachable server or a lock held too long fails in seconds, as SQLite's busy timeout does,
@@ -710,16 +759,6 @@ def _with_driver(database_url: str) -> str:
         if database_url.startswith(plain):
             return "postgresql+psycopg://" + database_url.removeprefix(plain)
     return database_url
-
-
-def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
-    # WAL lets the web process and the worker read while the other writes; the busy timeout makes a
-    # writer wait for the lock instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _iso(moment: datetime | None) -> str | None:

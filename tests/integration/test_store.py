@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from alembic import command
@@ -11,11 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
-from plugin.store import Store, TokenSet
+from plugin.store import NewEvent, Store, TokenSet, utcnow
 from plugin.store.migrate import BASELINE, alembic_config, current_revision
-from plugin.store.models import Base
+from plugin.store.models import Base, InboxEvent
 
 
 @pytest.fixture
@@ -79,3 +80,59 @@ def test_upgrading_an_up_to_date_database_changes_nothing(database_url):
         tables = set(inspect(connection).get_table_names())
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     assert {"athletes", "inbox_events", "activity_records", "app_state", "rate_limit_state"} <= tables
+
+
+def connected_store(url: str) -> Store:
+    connected = store(url)
+    connected.create_schema()
+    connected.set_subscription_id(SUBSCRIPTION_ID)
+    scopes = frozenset({"read", "activity:read_all", "activity:write"})
+    connected.save_athlete(OWNER_ID, TokenSet("access", "refresh", 2_000_000_000), scopes, None, None)
+    return connected
+
+
+SUBSCRIPTION_ID, OWNER_ID = 5150, 4242  # made up
+
+
+def new_event(activity_id: int, **changes) -> NewEvent:
+    fields = {
+        "subscription_id": SUBSCRIPTION_ID,
+        "owner_id": OWNER_ID,
+        "object_type": "activity",
+        "object_id": activity_id,
+        "aspect_type": "update",
+        "updates": {"title": "Backward 5k"},
+        "event_time": 1_790_000_000,
+    }
+    return NewEvent(**{**fields, **changes})
+
+
+def test_a_received_event_reads_back_as_it_was_received(database_url):
+    # receive_event writes through the driver; everything else reads through SQLAlchemy's types.
+    connected = connected_store(database_url)
+    before = utcnow()
+    event_id = connected.receive_event(new_event(77))
+    with connected.session() as session:
+        row = session.get(InboxEvent, event_id)
+        assert (row.owner_id, row.object_id, row.aspect_type) == (OWNER_ID, 77, "update")
+        assert row.updates == {"title": "Backward 5k"}
+        assert row.event_time == 1_790_000_000
+        assert (row.status, row.attempts, row.object_key) == ("pending", 0, "activity:77")
+        assert before <= row.received_at <= utcnow()
+        assert row.dedupe_key == new_event(77).dedupe_key
+    # The resume query compares received_at in SQL: the stored form must order like the ORM's own.
+    assert connected.events_to_resume(timedelta(seconds=60)) == []
+    assert connected.events_to_resume(timedelta(0)) == [(event_id, None)]
+
+
+def test_receiving_checks_the_subscription_and_owner_and_drops_duplicates(database_url):
+    connected = connected_store(database_url)
+    first = connected.receive_event(new_event(78))
+    assert connected.receive_event(new_event(78)) == "duplicate"
+    assert connected.receive_event(new_event(79, subscription_id=1)) == "foreign subscription"
+    assert connected.receive_event(new_event(79, owner_id=1)) == "unknown owner"
+    # The refused duplicate left no transaction open on a pooled connection: the next event is stored.
+    second = connected.receive_event(new_event(79))
+    assert isinstance(first, int) and isinstance(second, int) and second != first
+    with connected.session() as session:
+        assert sorted(session.scalars(select(InboxEvent.object_id))) == [78, 79]
