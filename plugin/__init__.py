@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 
 from plugin.config import Settings, load_settings
@@ -47,6 +48,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(flask_config)
+    app.session_interface = _SessionInterface()
     app.extensions["backstride"] = services
     _quiet_noisy_loggers()
 
@@ -65,6 +67,17 @@ def create_app(
     csrf.init_app(app)
     csrf.exempt(webhook.bp)
     return app
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except for the host's webhook, whose posts carry no cookie: opening a
+    session derives the signing key on every request, which for a webhook costs about as much as reading
+    its event."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/webhooks/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _quiet_noisy_loggers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import func, select, update
 
 from plugin.store import utcnow
@@ -46,6 +47,19 @@ def test_event_is_stored_enqueued_and_acknowledged_without_a_host_call(client, s
     assert strava.calls == []
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 1
+
+
+def test_a_delivery_never_opens_a_browser_session(client, services, connected, monkeypatch):
+    # The host's posts carry no cookie; opening a session (deriving its signing key) would cost every
+    # delivery about as much as reading the event.
+    def refuse(*_args):
+        raise AssertionError("the webhook opened a session")
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", refuse)
+    response = client.post("/webhooks/strava", json=event(111))
+    assert response.get_json() == {"status": "accepted"}
+    assert "Set-Cookie" not in response.headers
+    assert inbox_size(services) == 1
 
 
 def test_duplicate_delivery_is_acknowledged_and_dropped(client, services, connected):
