@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from plugin.hosts.base import HostError
 from plugin.logs import access_log_format, configure_logging
 
 log = logging.getLogger("backstride")
+# How long a web worker thread may hold the interpreter while another wants it (see cmd_serve).
+WEB_SWITCH_INTERVAL_S = 0.001
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,7 +164,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                     self.cfg.set(key, value)
 
         def load(self):
-            return create_app(settings)
+            app = create_app(settings)
+            # Everything loaded so far lives as long as the worker. Out of the collector's sight, a full
+            # collection (which a burst of requests triggers) scans only what the requests made: on a
+            # 2-core machine it paused the worker for about 85 ms before, under 1 ms after.
+            gc.freeze()
+            # A request thread back from the database waits at most this long for the interpreter while
+            # another thread computes (Python's default is 5 ms), and it may be holding the database's
+            # write lock, which the other threads' deliveries are queued behind.
+            sys.setswitchinterval(WEB_SWITCH_INTERVAL_S)
+            return app
 
     Server().run()
     return 0
