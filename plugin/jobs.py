@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from huey import Huey, MemoryHuey, PriorityRedisHuey, SqliteHuey, crontab
@@ -33,7 +35,24 @@ class _SqliteQueueStorage(SqliteStorage):
     harmless: the inbox is the record of the work, and the resume task enqueues its pending events again.
 
     The write lock, which the web process and the worker's dequeues take in turn, is waited for in short
-    steps (plugin.store.sqlite.begin_write) rather than in SQLite's sleeps of 1 to 100 ms."""
+    steps (plugin.store.sqlite.begin_write) rather than in SQLite's sleeps of 1 to 100 ms, and several
+    enqueues can share one transaction (together())."""
+
+    _together = False  # inside together(): Huey's own writes join its transaction
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock = threading.RLock()  # together() holds it around Huey's own db() calls
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """One transaction around several writes: one wait for the lock and one commit for all."""
+        with self.db(commit=True):
+            self._together = True
+            try:
+                yield
+            finally:
+                self._together = False
 
     def _create_connection(self):  # noqa: ANN202 - Huey's own signature
         connection = super()._create_connection()
@@ -43,20 +62,21 @@ class _SqliteQueueStorage(SqliteStorage):
     @contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[sqlite3.Cursor]:
         """Huey's own transaction wrapper (one connection, used by one thread at a time), but with the
-        transaction begun by begin_write."""
+        transaction begun by begin_write, and none of its own inside together()."""
         with self.lock:
             connection = self.conn
             cursor = connection.cursor()
+            transaction = commit and not self._together
             try:
-                if commit:
+                if transaction:
                     begin_write(connection, self.begin_sql)
                 yield cursor
             except Exception:
-                if commit:
+                if transaction:
                     connection.rollback()
                 raise
             else:
-                if commit:
+                if transaction:
                     connection.commit()
             finally:
                 cursor.close()
@@ -92,13 +112,22 @@ class Queue:
         huey.periodic_task(crontab(minute="*"), name="resume_events")(self.resume_events)
         huey.periodic_task(crontab(minute="17"), name="expire_data")(self.expire_data)
 
-    def enqueue_event(self, event_id: int, delay: timedelta | None = None, fresh: bool = False) -> None:
-        """Run the event's task now or after `delay`. A fresh event (just received from the host) goes
-        ahead of everything else waiting: new activities before the backlog."""
+    def enqueue_event(self, event_id: int, delay: timedelta | None = None) -> None:
+        """Run the event's task now or after `delay` (retried or resumed work: the backlog)."""
         if delay is not None and delay.total_seconds() > 0:
             self._process.schedule(args=(event_id,), delay=delay.total_seconds())
         else:
-            self._process(event_id, priority=FRESH_PRIORITY if fresh else None)
+            self._process(event_id)
+
+    def enqueue_fresh(self, event_ids: Sequence[int]) -> None:
+        """Enqueue events just received from the host. They go ahead of everything else waiting (new
+        activities before the backlog), and on the embedded queue in one transaction: an error leaves all
+        of them to the resume task."""
+        storage = self.huey.storage
+        together = storage.together() if isinstance(storage, _SqliteQueueStorage) else nullcontext()
+        with together:
+            for event_id in event_ids:
+                self._process(event_id, priority=FRESH_PRIORITY)
 
     def _process_event(self, event_id: int) -> None:
         verdict = self.pipeline.handle_event(event_id)

@@ -9,6 +9,7 @@ from datetime import datetime
 from plugin.config import Settings
 from plugin.hosts.strava import StravaClient
 from plugin.hosts.strava.ratelimit import RateLimitStatus, day_start, quarter_hour_start
+from plugin.intake import Intake
 from plugin.jobs import Queue, make_huey
 from plugin.pipeline import Pipeline
 from plugin.store import Store
@@ -21,6 +22,7 @@ class Services:
     host: StravaClient
     pipeline: Pipeline
     queue: Queue
+    intake: Intake
 
 
 def build_services(settings: Settings) -> Services:
@@ -47,4 +49,4 @@ def build_services(settings: Settings) -> Services:
     )
     pipeline = Pipeline(store, host, refresh_margin_s=settings.token_refresh_margin_s)
     queue = Queue(make_huey(settings.queue_url), store, pipeline)
-    return Services(settings, store, host, pipeline, queue)
+    return Services(settings, store, host, pipeline, queue, Intake(store, queue))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    Insert,
     and_,
     bindparam,
     case,
@@ -21,10 +22,11 @@ from sqlalchemy import (
     event,
     exists,
     func,
-    insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -61,7 +63,19 @@ _RECEIVE_CHECKS = select(
     select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
     exists().where(Athlete.id == bindparam("owner_id")),
 )
-_INSERT_EVENT = insert(InboxEvent).returning(InboxEvent.id)
+
+
+def _insert_new_event(dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id: no row back for a duplicate, and the
+    transaction goes on (on PostgreSQL a failed INSERT would abort the other deliveries written with it)."""
+    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect_name]
+    return (
+        dialect_insert(InboxEvent)
+        .on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
+        .returning(InboxEvent.id)
+    )
+
+
 # What receive_event stores of a new event; the other columns start empty.
 _RECEIVED_COLUMNS = (
     "dedupe_key",
@@ -155,7 +169,9 @@ class Store:
         # soon as the one before commits, rather than polling SQLite's lock (begin_write) against each other.
         self._sqlite_writers = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
-        self._insert_event = PreparedStatement(_INSERT_EVENT, self.engine.dialect, _RECEIVED_COLUMNS)
+        self._insert_event = PreparedStatement(
+            _insert_new_event(self.engine.dialect.name), self.engine.dialect, _RECEIVED_COLUMNS
+        )
 
     def create_schema(self) -> None:
         """Create or upgrade the schema (Alembic migrations; many processes may start at once)."""
@@ -358,21 +374,29 @@ class Store:
 
     def receive_event(self, new: NewEvent) -> int | str:
         """The webhook's one database step: the new event's id, or why it was not stored ("foreign
-        subscription", "unknown owner", "duplicate").
+        subscription", "unknown owner", "duplicate")."""
+        return self.receive_events([new])[0]
 
-        Two statements (the checks in one SELECT, then the INSERT) in one transaction, run on the driver's
-        connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the write
-        lock is taken first (see sqlite.begin_write): the checks and the insert then see one state of the
-        database, and a busy moment costs a short wait rather than SQLite's own sleeps."""
-        try:
-            with self._driver_transaction() as cursor:
+    def receive_events(self, deliveries: Sequence[NewEvent]) -> list[int | str]:
+        """receive_event for deliveries that arrived together, in one transaction: one wait for the write
+        lock and one commit for all of them. Each gets its own answer, in order.
+
+        Two statements per delivery (the checks in one SELECT, then the INSERT), run on the driver's
+        connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the
+        write lock is taken first (see sqlite.begin_write): the checks and the inserts then see one state of
+        the database, and a busy moment costs a short wait rather than SQLite's own sleeps."""
+        answers: list[int | str] = []
+        with self._driver_transaction() as cursor:
+            for new in deliveries:
                 subscription, connected = self._receive_checks.execute(
                     cursor, {"owner_id": new.owner_id}
                 ).fetchone()
                 if subscription is not None and int(subscription) != new.subscription_id:
-                    return "foreign subscription"
+                    answers.append("foreign subscription")
+                    continue
                 if not connected:
-                    return "unknown owner"
+                    answers.append("unknown owner")
+                    continue
                 row = {
                     "dedupe_key": new.dedupe_key,
                     "subscription_id": new.subscription_id,
@@ -387,10 +411,9 @@ class Store:
                     "attempts": 0,
                     "received_at": utcnow(),
                 }
-                (event_id,) = self._insert_event.execute(cursor, row).fetchone()
-                return int(event_id)
-        except IntegrityError:
-            return "duplicate"
+                inserted = self._insert_event.execute(cursor, row).fetchone()
+                answers.append("duplicate" if inserted is None else int(inserted[0]))
+        return answers
 
     @contextmanager
     def _driver_transaction(self) -> Iterator[Any]:

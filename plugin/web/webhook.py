@@ -1,5 +1,5 @@
-"""The host's webhook: validation GET and event POST. No host call happens here: validate, store,
-enqueue, answer (the host wants a 200 within 2 seconds)."""
+"""The host's webhook: validation GET and event POST. No host call happens here: validate, store and enqueue
+(plugin/intake.py), answer (the host wants a 200 within 2 seconds)."""
 
 from __future__ import annotations
 
@@ -49,30 +49,12 @@ def receive_event():
     except ValidationError as exc:
         return _error(400, "invalid event", fields=exc.messages)
 
-    new = NewEvent(**data)
-    received = services().store.receive_event(new)
-    if received == "duplicate":
-        # The host delivers again only when it got no answer: the first delivery may have been stored and
-        # then lost with its process before it was enqueued. An event still waiting and due is enqueued
-        # again, so it does not wait for the resume task; running its task twice is harmless (the second
-        # finds it settled, or waits its turn).
-        waiting = services().store.waiting_event_id(new)
-        if waiting is not None:
-            _enqueue(waiting)
-        return _answer("duplicate", NOT_STORED_REASONS[received])
+    received = services().intake.receive(NewEvent(**data))
     if isinstance(received, str):
-        # Not stored: a foreign subscription (stale, or forged) or an unknown owner is acknowledged so that
-        # the sender stops, and nothing is done.
-        return _answer("ignored", NOT_STORED_REASONS[received])
-    _enqueue(received)
+        # Not stored: a duplicate (already received), a foreign subscription (stale, or forged) or an
+        # unknown owner is acknowledged so that the sender stops, and nothing more is done.
+        return _answer("duplicate" if received == "duplicate" else "ignored", NOT_STORED_REASONS[received])
     return _answer("accepted")
-
-
-def _enqueue(event_id: int) -> None:
-    try:
-        services().queue.enqueue_event(event_id, fresh=True)
-    except Exception:  # noqa: BLE001 - the event is stored; the periodic resume task will enqueue it
-        log.exception("event %s stored but not enqueued; it will be resumed", event_id)
 
 
 def _answer(status: str, reason: str | None = None):

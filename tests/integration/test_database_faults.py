@@ -319,10 +319,10 @@ def test_a_page_during_an_outage_is_a_readable_503(client, services, connected, 
 
 
 def test_another_database_error_is_a_plain_500_without_a_traceback(client, services, connected, monkeypatch):
-    def refuse(_new):
+    def refuse(_deliveries):
         raise DataError("INSERT INTO inbox_events ...", {"updates": "x"}, Exception("value out of range"))
 
-    monkeypatch.setattr(services.store, "receive_event", refuse)
+    monkeypatch.setattr(services.store, "receive_events", refuse)
     response = client.post("/webhooks/strava", json=event(706))
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal error"}

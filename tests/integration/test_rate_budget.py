@@ -146,7 +146,7 @@ def test_a_fresh_event_is_taken_before_events_already_waiting(kind, services, tm
     queue = Queue(huey, services.store, services.pipeline)
     for event_id in (1, 2, 3):
         queue.enqueue_event(event_id)  # resumed or retried work: the backlog
-    queue.enqueue_event(4, fresh=True)
+    queue.enqueue_fresh([4])
     order = [huey.dequeue().args[0] for _ in range(4)]
     assert order == [4, 1, 2, 3]
 

@@ -81,7 +81,7 @@ def test_a_redelivery_enqueues_an_event_whose_first_delivery_was_never_enqueued(
         raise OSError("the process died")
 
     with monkeypatch.context() as patched:
-        patched.setattr(services.queue, "enqueue_event", lost)
+        patched.setattr(services.queue.huey.storage, "enqueue", lost)
         client.post("/webhooks/strava", json=event(111))
     assert services.queue.huey.pending_count() == 0
     again = client.post("/webhooks/strava", json=event(111))
@@ -197,7 +197,7 @@ def test_a_queue_failure_still_keeps_the_event(client, services, connected, monk
     def broken(*args, **kwargs):
         raise ConnectionError("queue down")
 
-    monkeypatch.setattr(services.queue, "enqueue_event", broken)
+    monkeypatch.setattr(services.queue.huey.storage, "enqueue", broken)
     response = client.post("/webhooks/strava", json=event(111))
     assert response.status_code == 200
     assert inbox_size(services) == 1

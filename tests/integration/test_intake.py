@@ -1,0 +1,128 @@
+"""Deliveries that arrive together are written together (plugin/intake.py), and each still gets its own
+answer: accepted, duplicate, ignored, or the database's error."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from plugin.store.models import InboxEvent
+from tests.conftest import event
+
+
+class HeldFirstWrite:
+    """Wraps Store.receive_events: the first write waits until released, so that the deliveries posted
+    meanwhile pile up behind it; records the size of every write."""
+
+    def __init__(self, original: Callable, later: Callable | None = None) -> None:
+        self.original = original
+        self.later = later or original
+        self.release = threading.Event()
+        self.sizes: list[int] = []
+
+    def __call__(self, deliveries):
+        self.sizes.append(len(deliveries))
+        if len(self.sizes) == 1:
+            assert self.release.wait(10)
+            return self.original(deliveries)
+        return self.later(deliveries)
+
+
+def post_all(app, bodies: list[dict], held: HeldFirstWrite, intake) -> list:
+    """Posts the first body, then the others while its write is held; returns the responses in order."""
+    responses: list = [None] * len(bodies)
+
+    def post(index: int) -> None:
+        responses[index] = app.test_client().post("/webhooks/strava", json=bodies[index])
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    threads[0].start()
+    wait_until(lambda: held.sizes == [1])
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: len(intake._waiting) == len(bodies) - 1)  # all queued behind the held write
+    held.release.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    return responses
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def stored_objects(services) -> list[int]:
+    with services.store.session() as session:
+        return sorted(session.scalars(select(InboxEvent.object_id)))
+
+
+def test_deliveries_that_wait_together_are_written_together_and_answered_one_by_one(
+    app, services, connected, monkeypatch
+):
+    held = HeldFirstWrite(services.store.receive_events)
+    monkeypatch.setattr(services.store, "receive_events", held)
+    bodies = [event(1), event(2), event(3), event(2), event(4, owner_id=999), event(5)]
+    responses = post_all(app, bodies, held, services.intake)
+
+    assert held.sizes == [1, 5]  # the five that waited: one transaction
+    statuses = [r.get_json()["status"] for r in responses]
+    assert statuses[0] == statuses[2] == statuses[5] == "accepted"
+    assert sorted([statuses[1], statuses[3]]) == ["accepted", "duplicate"]  # the same delivery twice
+    assert statuses[4] == "ignored"
+    assert stored_objects(services) == [1, 2, 3, 5]
+    with services.store.session() as session:
+        stored_ids = set(session.scalars(select(InboxEvent.id)))
+    # Every stored event is enqueued (the duplicate's event perhaps twice: a redelivery of an event still
+    # waiting is enqueued again, and its second task finds it done).
+    assert {task.args[0] for task in services.queue.huey.pending()} == stored_ids
+
+
+def test_a_database_error_answers_every_delivery_of_the_write_and_the_next_ones_go_through(
+    app, services, connected, monkeypatch
+):
+    def unavailable(_deliveries):
+        raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+
+    held = HeldFirstWrite(services.store.receive_events, later=unavailable)
+    monkeypatch.setattr(services.store, "receive_events", held)
+    responses = post_all(app, [event(1), event(2), event(3), event(4)], held, services.intake)
+
+    assert held.sizes == [1, 3]
+    assert responses[0].get_json()["status"] == "accepted"
+    for refused in responses[1:]:
+        assert refused.status_code == 503
+        assert "Retry-After" in refused.headers
+    monkeypatch.undo()
+    assert app.test_client().post("/webhooks/strava", json=event(2)).get_json()["status"] == "accepted"
+    assert stored_objects(services) == [1, 2]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_fresh_events_go_into_an_embedded_queue_in_one_transaction(services, tmp_path, count):
+    from plugin.jobs import Queue, make_huey
+
+    queue = Queue(make_huey(f"sqlite:///{tmp_path / 'queue.db'}"), services.store, services.pipeline)
+    queue.enqueue_event(100)  # backlog
+    storage = queue.huey.storage
+    with storage.together():
+        for event_id in range(1, count + 1):
+            queue._process(event_id)
+        assert outside_count(tmp_path / "queue.db") == 1  # nothing of it visible before the commit
+    assert outside_count(tmp_path / "queue.db") == count + 1
+    queue.enqueue_fresh([7, 8])
+    assert [queue.huey.dequeue().args[0] for _ in range(2)] == [7, 8]  # ahead of the backlog
+
+
+def outside_count(path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return connection.execute("SELECT count(*) FROM task").fetchone()[0]
