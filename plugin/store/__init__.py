@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,14 +65,16 @@ _RECEIVE_CHECKS = select(
 
 
 def _insert_new_event(dialect_name: str) -> Insert:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id: no row back for a duplicate, and the
-    transaction goes on (on PostgreSQL a failed INSERT would abort the other deliveries written with it)."""
-    dialect_insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect_name]
-    return (
-        dialect_insert(InboxEvent)
-        .on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
-        .returning(InboxEvent.id)
-    )
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a duplicate inserts nothing, and the transaction goes
+    on (on PostgreSQL a failed INSERT would abort the other deliveries written with it). PostgreSQL returns
+    the new id; SQLite gives it as the cursor's lastrowid (RETURNING needs SQLite 3.35)."""
+    if dialect_name == "postgresql":
+        return (
+            postgresql_insert(InboxEvent)
+            .on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
+            .returning(InboxEvent.id)
+        )
+    return sqlite_insert(InboxEvent).on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
 
 
 # What receive_event stores of a new event; the other columns start empty.
@@ -165,9 +166,6 @@ class Store:
         self.engine = make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.cipher = TokenCipher(token_key)
-        # SQLite has one writer at a time. This process's webhook threads queue for it here, each woken as
-        # soon as the one before commits, rather than polling SQLite's lock (begin_write) against each other.
-        self._sqlite_writers = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
         self._insert_event = PreparedStatement(
             _insert_new_event(self.engine.dialect.name), self.engine.dialect, _RECEIVED_COLUMNS
@@ -411,9 +409,16 @@ class Store:
                     "attempts": 0,
                     "received_at": utcnow(),
                 }
-                inserted = self._insert_event.execute(cursor, row).fetchone()
-                answers.append("duplicate" if inserted is None else int(inserted[0]))
+                answers.append(self._insert(cursor, row))
         return answers
+
+    def _insert(self, cursor: Any, row: dict[str, Any]) -> int | str:
+        """The new event's id, or "duplicate"."""
+        self._insert_event.execute(cursor, row)
+        if self.engine.dialect.name == "sqlite":
+            return int(cursor.lastrowid) if cursor.rowcount == 1 else "duplicate"
+        inserted = cursor.fetchone()
+        return "duplicate" if inserted is None else int(inserted[0])
 
     @contextmanager
     def _driver_transaction(self) -> Iterator[Any]:
@@ -421,22 +426,21 @@ class Store:
         holds the write lock from the start). Driver errors are raised as SQLAlchemy raises them."""
         dbapi = self.engine.dialect.loaded_dbapi
         try:
-            with self._sqlite_writers:
-                connection = self.engine.raw_connection()  # checked for staleness first on a server
+            connection = self.engine.raw_connection()  # checked for staleness first on a server
+            try:
+                if self.engine.dialect.name == "sqlite":
+                    sqlite.begin_write(connection.dbapi_connection)
+                cursor = connection.cursor()
                 try:
-                    if self.engine.dialect.name == "sqlite":
-                        sqlite.begin_write(connection.dbapi_connection)
-                    cursor = connection.cursor()
-                    try:
-                        yield cursor
-                        connection.commit()
-                    except BaseException:
-                        connection.rollback()
-                        raise
-                    finally:
-                        cursor.close()
+                    yield cursor
+                    connection.commit()
+                except BaseException:
+                    connection.rollback()
+                    raise
                 finally:
-                    connection.close()  # back to the pool
+                    cursor.close()
+            finally:
+                connection.close()  # back to the pool
         except dbapi.Error as exc:
             raise wrap_driver_error("receive_event", exc, dbapi) from exc
 

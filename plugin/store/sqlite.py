@@ -32,8 +32,8 @@ def begin_write(dbapi_connection: sqlite3.Connection, begin: str = "BEGIN IMMEDI
 
     Why not leave the wait to SQLite: its busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries and
     does not notice the lock being freed while it sleeps. Writes here take a fraction of a millisecond, so
-    under a burst of webhook deliveries (four threads of the web process and the worker's two, all writing)
-    those sleeps, not the work, made the slowest answers. Here SQLite's handler is off while we try, and the
+    under a burst of webhook deliveries (the web process and the worker's threads all writing) those sleeps,
+    not the work, made the slowest answers. Here SQLite's handler is off while we try, and the
     pause between tries starts at 0.1 ms."""
     (timeout_ms,) = dbapi_connection.execute("PRAGMA busy_timeout").fetchone()
     dbapi_connection.execute("PRAGMA busy_timeout=0")
