@@ -17,8 +17,9 @@ from plugin.hosts.base import HostError
 from plugin.logs import access_log_format, configure_logging
 
 log = logging.getLogger("backstride")
-# How long a web worker thread may hold the interpreter while another wants it (see cmd_serve).
-WEB_SWITCH_INTERVAL_S = 0.001
+# How long a thread of a web or queue worker may hold the interpreter while another wants it (Python's default
+# is 5 ms): a thread back from the database may be holding its write lock, which webhook deliveries wait for.
+SWITCH_INTERVAL_S = 0.001
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,10 +170,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             # collection (which a burst of requests triggers) scans only what the requests made: on a
             # 2-core machine it paused the worker for about 85 ms before, under 1 ms after.
             gc.freeze()
-            # A request thread back from the database waits at most this long for the interpreter while
-            # another thread computes (Python's default is 5 ms), and it may be holding the database's
-            # write lock, which the other threads' deliveries are queued behind.
-            sys.setswitchinterval(WEB_SWITCH_INTERVAL_S)
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             return app
 
     Server().run()
@@ -293,6 +291,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from plugin.services import build_services
 
     services = build_services(settings)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     consumer = services.queue.huey.create_consumer(
         workers=max(1, args.threads), worker_type="thread", periodic=True, check_worker_health=True
     )
