@@ -37,7 +37,7 @@ class Intake:
 
     def receive(self, new: NewEvent) -> int | str:
         """The stored event's id once it is enqueued, or why it was not stored ("foreign subscription",
-        "unknown owner", "duplicate"). Database errors are raised as Store.receive_event raises them."""
+        "unknown owner", "duplicate"). Database errors are raised as Store.receive_events raises them."""
         delivery = _Delivery(new)
         with self._lock:
             self._waiting.append(delivery)

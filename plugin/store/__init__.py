@@ -57,7 +57,7 @@ OPEN_STATES = ("pending", "working")
 # The database could not be reached or used just now: down, restarting, unreachable, locked for longer than
 # the busy or lock timeout, or no pooled connection free. A fault of the moment, not of the event.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
-# receive_event's statements, built once (building them per call costs more than running them).
+# receive_events' statements, built once (building them per call costs more than running them).
 _RECEIVE_CHECKS = select(
     select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
     exists().where(Athlete.id == bindparam("owner_id")),
@@ -77,7 +77,7 @@ def _insert_new_event(dialect_name: str) -> Insert:
     return sqlite_insert(InboxEvent).on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
 
 
-# What receive_event stores of a new event; the other columns start empty.
+# What receive_events stores of a new event; the other columns start empty.
 _RECEIVED_COLUMNS = (
     "dedupe_key",
     "subscription_id",
@@ -370,14 +370,10 @@ class Store:
 
     # --- inbox --------------------------------------------------------------------------------------
 
-    def receive_event(self, new: NewEvent) -> int | str:
-        """The webhook's one database step: the new event's id, or why it was not stored ("foreign
-        subscription", "unknown owner", "duplicate")."""
-        return self.receive_events([new])[0]
-
     def receive_events(self, deliveries: Sequence[NewEvent]) -> list[int | str]:
-        """receive_event for deliveries that arrived together, in one transaction: one wait for the write
-        lock and one commit for all of them. Each gets its own answer, in order.
+        """The webhook's one database step, for deliveries that arrived together: for each, in order, the
+        new event's id or why it was not stored ("foreign subscription", "unknown owner", "duplicate"). One
+        transaction: one wait for the write lock and one commit for all of them.
 
         Two statements per delivery (the checks in one SELECT, then the INSERT), run on the driver's
         connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the
@@ -442,7 +438,7 @@ class Store:
             finally:
                 connection.close()  # back to the pool
         except dbapi.Error as exc:
-            raise wrap_driver_error("receive_event", exc, dbapi) from exc
+            raise wrap_driver_error("receive_events", exc, dbapi) from exc
 
     def waiting_event_id(self, new: NewEvent) -> int | None:
         """The id of this delivery's stored event while it waits for a worker and is due (pending, not

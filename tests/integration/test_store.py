@@ -108,10 +108,10 @@ def new_event(activity_id: int, **changes) -> NewEvent:
 
 
 def test_a_received_event_reads_back_as_it_was_received(database_url):
-    # receive_event writes through the driver; everything else reads through SQLAlchemy's types.
+    # receive_events writes through the driver; everything else reads through SQLAlchemy's types.
     connected = connected_store(database_url)
     before = utcnow()
-    event_id = connected.receive_event(new_event(77))
+    (event_id,) = connected.receive_events([new_event(77)])
     with connected.session() as session:
         row = session.get(InboxEvent, event_id)
         assert (row.owner_id, row.object_id, row.aspect_type) == (OWNER_ID, 77, "update")
@@ -127,12 +127,12 @@ def test_a_received_event_reads_back_as_it_was_received(database_url):
 
 def test_receiving_checks_the_subscription_and_owner_and_drops_duplicates(database_url):
     connected = connected_store(database_url)
-    first = connected.receive_event(new_event(78))
-    assert connected.receive_event(new_event(78)) == "duplicate"
-    assert connected.receive_event(new_event(79, subscription_id=1)) == "foreign subscription"
-    assert connected.receive_event(new_event(79, owner_id=1)) == "unknown owner"
+    (first,) = connected.receive_events([new_event(78)])
+    assert connected.receive_events([new_event(78)]) == ["duplicate"]
+    assert connected.receive_events([new_event(79, subscription_id=1)]) == ["foreign subscription"]
+    assert connected.receive_events([new_event(79, owner_id=1)]) == ["unknown owner"]
     # The refused duplicate left no transaction open on a pooled connection: the next event is stored.
-    second = connected.receive_event(new_event(79))
+    (second,) = connected.receive_events([new_event(79)])
     assert isinstance(first, int) and isinstance(second, int) and second != first
     with connected.session() as session:
         assert sorted(session.scalars(select(InboxEvent.object_id))) == [78, 79]
