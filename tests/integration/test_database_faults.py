@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, OperationalError
 
@@ -27,6 +27,7 @@ from plugin.store import utcnow
 from plugin.store.models import InboxEvent
 from tests.conftest import ATHLETE_ID, event, run_queue
 from tests.integration.test_pipeline import CADENCE_STREAMS, age_inbox, count_notes, make_due
+from tests.integration.test_webhook import inbox_size
 
 # Long enough that a request or job that did not wait for the lock could not have finished after it.
 BRIEF_LOCK_S = 1.0
@@ -152,11 +153,6 @@ def wait_for_locks_briefly(services, ms: int = 200) -> None:
 def inbox(services) -> list[InboxEvent]:
     with services.store.session() as session:
         return list(session.scalars(select(InboxEvent).order_by(InboxEvent.id)))
-
-
-def inbox_size(services) -> int:
-    with services.store.session() as session:
-        return session.scalar(select(func.count()).select_from(InboxEvent))
 
 
 def expire_leases(services) -> None:

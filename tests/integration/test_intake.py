@@ -4,7 +4,6 @@ answer: accepted, duplicate, ignored, or the database's error."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from plugin.store.models import InboxEvent
 from tests.conftest import event
+from tests.e2e.test_flow import wait_for
 
 
 class HeldFirstWrite:
@@ -42,21 +42,15 @@ def post_all(app, bodies: list[dict], held: HeldFirstWrite, intake) -> list:
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
     threads[0].start()
-    wait_until(lambda: held.sizes == [1])
+    wait_for(lambda: held.sizes == [1], 10, "the first delivery's write")
     for thread in threads[1:]:
         thread.start()
-    wait_until(lambda: len(intake._waiting) == len(bodies) - 1)  # all queued behind the held write
+    # All queued behind the held write:
+    wait_for(lambda: len(intake._waiting) == len(bodies) - 1, 10, "the other deliveries to wait")
     held.release.set()
     for thread in threads:
         thread.join(timeout=20)
     return responses
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def stored_objects(services) -> list[int]:
