@@ -29,7 +29,10 @@ from plugin.store import (
     DATABASE_UNAVAILABLE,
     Athlete,
     ClaimedEvent,
+    ForgottenActivity,
+    ProcessedActivity,
     RateCounts,
+    RecordChange,
     Store,
     TokenSet,
     describe_database_error,
@@ -78,6 +81,8 @@ class Outcome:
     status: str  # done | ignored | failed
     reason: str
     host_calls: int = 0
+    # The activity's record to save or forget, written with the event's settlement.
+    record: RecordChange | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,9 @@ class Pipeline:
         assert isinstance(claimed, ClaimedEvent)
         try:
             outcome = self.process(claimed)
-            self.store.finish_event(claimed.id, outcome.status, outcome.reason, outcome.host_calls)
+            self.store.finish_event(
+                claimed.id, outcome.status, outcome.reason, outcome.host_calls, outcome.record
+            )
         except Deferred as exc:
             self.store.defer_event(claimed.id, exc.retry_at, str(exc), refund_attempt=True)
             return Verdict("deferred", max(exc.retry_at - utcnow(), timedelta(seconds=1)))
@@ -186,8 +193,9 @@ class Pipeline:
             return Outcome("ignored", "athlete event other than deauthorization")
 
         if event.aspect_type == "delete":
-            self.store.delete_activity_record(event.object_id)
-            return Outcome("done", "activity deleted: its record removed")
+            return Outcome(
+                "done", "activity deleted: its record removed", record=ForgottenActivity(event.object_id)
+            )
         if event.aspect_type == "update" and not ({"title", "type", "sport_type"} & event.updates.keys()):
             return Outcome("ignored", "update that changes neither title nor type")
 
@@ -296,8 +304,7 @@ class _Annotation:
         try:
             return self._annotate()
         except NotFound:
-            self.store.delete_activity_record(self.activity_id)
-            return self._outcome("done", "activity no longer exists")
+            return self._outcome("done", "activity no longer exists", ForgottenActivity(self.activity_id))
         except Forbidden as exc:
             return self._outcome("failed", f"not permitted by the granted scopes: {exc}")
         except NeedsReconnect as exc:
@@ -335,7 +342,7 @@ class _Annotation:
         changed = merged != (activity.description or "")
         if changed:
             self._call(lambda token: self.host.update_description(token, self.activity_id, merged))
-        self.store.save_activity_record(
+        record = ProcessedActivity(
             activity_id=self.activity_id,
             athlete_id=self.athlete.id,
             efforts=len(efforts),
@@ -345,9 +352,10 @@ class _Annotation:
             written=changed,
         )
         if not changed:
-            return self._outcome("done", "description already up to date" if note_text else "nothing to say")
-        what = f"note written ({len(efforts)} backward efforts)" if note_text else "note removed"
-        return self._outcome("done", what)
+            what = "description already up to date" if note_text else "nothing to say"
+        else:
+            what = f"note written ({len(efforts)} backward efforts)" if note_text else "note removed"
+        return self._outcome("done", what, record)
 
     def _call(self, request: Callable[[str], T]) -> T:
         """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
@@ -366,8 +374,8 @@ class _Annotation:
             self.store.mark_needs_reconnect(self.athlete.id)
             raise NeedsReconnect("the host refused a freshly refreshed token") from exc
 
-    def _outcome(self, status: str, reason: str) -> Outcome:
-        return Outcome(status, reason, self.calls)
+    def _outcome(self, status: str, reason: str, record: RecordChange | None = None) -> Outcome:
+        return Outcome(status, reason, self.calls, record)
 
 
 def detection_mode(athlete: Athlete) -> DetectionMode:

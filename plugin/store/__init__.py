@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    insert,
     select,
     update,
 )
@@ -42,6 +43,9 @@ __all__ = [
     "TokenSet",
     "NewEvent",
     "ClaimedEvent",
+    "ProcessedActivity",
+    "ForgottenActivity",
+    "RecordChange",
     "RateCounts",
     "utcnow",
     "Athlete",
@@ -64,17 +68,18 @@ _RECEIVE_CHECKS = select(
 )
 
 
+def _dialect_insert(dialect_name: str, entity: Any) -> Any:
+    """The dialect's own INSERT, which has ON CONFLICT (both SQLite and PostgreSQL)."""
+    return (postgresql_insert if dialect_name == "postgresql" else sqlite_insert)(entity)
+
+
 def _insert_new_event(dialect_name: str) -> Insert:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a duplicate inserts nothing, and the transaction goes
     on (on PostgreSQL a failed INSERT would abort the other deliveries written with it). PostgreSQL returns
     the new id; SQLite gives it as the cursor's lastrowid (RETURNING needs SQLite 3.35)."""
-    if dialect_name == "postgresql":
-        return (
-            postgresql_insert(InboxEvent)
-            .on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
-            .returning(InboxEvent.id)
-        )
-    return sqlite_insert(InboxEvent).on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
+    statement = _dialect_insert(dialect_name, InboxEvent)
+    statement = statement.on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
+    return statement.returning(InboxEvent.id) if dialect_name == "postgresql" else statement
 
 
 # What receive_events stores of a new event; the other columns start empty.
@@ -145,6 +150,30 @@ class RateCounts:
     daily: tuple[int, int] | None
     counted_at: datetime  # the counts belong to the windows holding this moment
     blocked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProcessedActivity:
+    """What is kept of an activity once processed (its activity_records row)."""
+
+    activity_id: int
+    athlete_id: int
+    efforts: int
+    backward_m: float
+    backward_s: float
+    note: str | None
+    written: bool
+
+
+@dataclass(frozen=True)
+class ForgottenActivity:
+    """An activity whose record goes: deleted by the athlete, or no longer at the host."""
+
+    activity_id: int
+
+
+# What settling an event does to its activity's record, in the same transaction.
+RecordChange = ProcessedActivity | ForgottenActivity
 
 
 @dataclass(frozen=True)
@@ -452,6 +481,11 @@ class Store:
                 )
             )
 
+    # The worker's writes below run on a plain connection, not an ORM session, each in one short
+    # transaction. On SQLite the write lock is held from a transaction's first write to its commit, and the
+    # web's inbox writes wait for it: a session's own work in that window (synchronising its objects,
+    # refreshing them, its commit) made the worker's transactions last milliseconds under load.
+
     def claim_event(self, event_id: int, lease: timedelta) -> ClaimedEvent | str:
         """Lease an event for processing.
 
@@ -460,57 +494,82 @@ class Store:
         (deferred until not_before).
         """
         now = utcnow()
-        earlier = aliased(InboxEvent)
-        with self.session() as session:
+        with self.session() as session:  # read first, outside the write
             row = session.get(InboxEvent, event_id)
             if row is None or row.status not in OPEN_STATES:
                 return "gone"
-            if row.not_before is not None and row.not_before > now:
-                return "later"
-            result = session.execute(
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id)
-                .where(
-                    (InboxEvent.status == "pending")
-                    | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
-                )
-                .where(
-                    ~exists().where(
-                        earlier.object_key == InboxEvent.object_key,
-                        earlier.id < InboxEvent.id,
-                        earlier.status.in_(OPEN_STATES),
-                    )
-                )
-                .values(status="working", lease_until=now + lease, attempts=InboxEvent.attempts + 1)
-                .execution_options(synchronize_session=False)
+        if row.not_before is not None and row.not_before > now:
+            return "later"
+        earlier = aliased(InboxEvent)
+        claim = (
+            update(InboxEvent)
+            .where(InboxEvent.id == event_id)
+            .where(
+                (InboxEvent.status == "pending")
+                | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
             )
-            if result.rowcount != 1:
+            # Still as read: another worker's claim and deferral in between would have changed these.
+            .where(InboxEvent.attempts == row.attempts)
+            .where(
+                InboxEvent.not_before.is_(None)
+                if row.not_before is None
+                else InboxEvent.not_before == row.not_before
+            )
+            .where(
+                ~exists().where(
+                    earlier.object_key == InboxEvent.object_key,
+                    earlier.id < InboxEvent.id,
+                    earlier.status.in_(OPEN_STATES),
+                )
+            )
+            .values(status="working", lease_until=now + lease, attempts=row.attempts + 1)
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(claim).rowcount != 1:
                 return "busy"
-            session.refresh(row)
-            return ClaimedEvent(
-                id=row.id,
-                owner_id=row.owner_id,
-                object_type=row.object_type,
-                object_id=row.object_id,
-                aspect_type=row.aspect_type,
-                updates=dict(row.updates or {}),
-                attempts=row.attempts,
-                put_off=row.not_before is not None,
-            )
+        return ClaimedEvent(
+            id=row.id,
+            owner_id=row.owner_id,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            aspect_type=row.aspect_type,
+            updates=dict(row.updates or {}),
+            attempts=row.attempts + 1,
+            put_off=row.not_before is not None,
+        )
 
-    def finish_event(self, event_id: int, status: str, outcome: str, host_calls: int | None = None) -> None:
-        with self.session() as session:
-            session.execute(
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id)
-                .values(
-                    status=status,
-                    outcome=outcome[:300],
-                    lease_until=None,
-                    finished_at=utcnow(),
-                    host_calls=host_calls,
-                )
+    def finish_event(
+        self,
+        event_id: int,
+        status: str,
+        outcome: str,
+        host_calls: int | None = None,
+        record: RecordChange | None = None,
+    ) -> None:
+        """Settle an event, and save or forget its activity's record in the same transaction."""
+        settle = (
+            update(InboxEvent)
+            .where(InboxEvent.id == event_id)
+            .values(
+                status=status,
+                outcome=outcome[:300],
+                lease_until=None,
+                finished_at=utcnow(),
+                host_calls=host_calls,
             )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(settle)
+            if isinstance(record, ForgottenActivity):
+                connection.execute(
+                    delete(ActivityRecord).where(ActivityRecord.activity_id == record.activity_id)
+                )
+            elif isinstance(record, ProcessedActivity):
+                values = {**asdict(record), "processed_at": utcnow()}
+                upsert = _dialect_insert(self.engine.dialect.name, ActivityRecord).values(values)
+                connection.execute(
+                    upsert.on_conflict_do_update(index_elements=[ActivityRecord.activity_id], set_=values)
+                )
 
     def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
         """Put a leased event back to wait. A rate-limit deferral is not a failed attempt."""
@@ -522,8 +581,8 @@ class Store:
         }
         if refund_attempt:
             values["attempts"] = InboxEvent.attempts - 1
-        with self.session() as session:
-            session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+        with self.engine.begin() as connection:
+            connection.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
 
     def event(self, event_id: int) -> InboxEvent | None:
         with self.session() as session:
@@ -601,27 +660,6 @@ class Store:
 
     # --- activity records ---------------------------------------------------------------------------
 
-    def save_activity_record(
-        self,
-        activity_id: int,
-        athlete_id: int,
-        efforts: int,
-        backward_m: float,
-        backward_s: float,
-        note: str | None,
-        written: bool,
-    ) -> None:
-        with self.session() as session:
-            record = session.get(ActivityRecord, activity_id) or ActivityRecord(activity_id=activity_id)
-            record.athlete_id = athlete_id
-            record.efforts = efforts
-            record.backward_m = backward_m
-            record.backward_s = backward_s
-            record.note = note
-            record.written = written
-            record.processed_at = utcnow()
-            session.add(record)
-
     def activity_record(self, activity_id: int) -> ActivityRecord | None:
         with self.session() as session:
             return session.get(ActivityRecord, activity_id)
@@ -636,10 +674,6 @@ class Store:
                 .where(ActivityRecord.activity_id != except_activity_id)
             )
             return float(total or 0.0)
-
-    def delete_activity_record(self, activity_id: int) -> None:
-        with self.session() as session:
-            session.execute(delete(ActivityRecord).where(ActivityRecord.activity_id == activity_id))
 
     def expire_old_data(self) -> int:
         """Remove processing records and finished inbox events older than the retention period."""
@@ -683,8 +717,8 @@ class Store:
             values["short_usage"] = new.short[1]
         if new.daily:
             values["daily_usage"] = new.daily[1]
-        with self.session() as session:
-            return session.execute(update(state).where(*where).values(**values)).rowcount == 1
+        with self.engine.begin() as connection:
+            return connection.execute(update(state).where(*where).values(**values)).rowcount == 1
 
     def record_rate_limit(
         self,
@@ -697,8 +731,13 @@ class Store:
         """Take in the (limit, usage) pairs of the host's latest answer. Within the same windows (started at
         windows_since: the quarter hour and the day) the fleet's own count is kept when it is higher: it
         includes calls still in flight. A later block never shortens an earlier one. One UPDATE, so that no
-        process's count in between is lost."""
+        process's count in between is lost; none at all when the answer tells nothing the counts do not
+        already hold, which is the usual case, since every call is counted before it is made."""
         state = RateLimitState
+        with self.engine.connect() as connection:
+            row = connection.execute(select(state).where(state.host == host)).one_or_none()
+        if row is not None and _already_counted(row, short, daily, blocked_until, windows_since):
+            return
         short_since, daily_since = windows_since
         values: dict[str, Any] = {"observed_at": utcnow()}
         if short:
@@ -720,11 +759,11 @@ class Store:
                 else_=blocked_until,
             )
         try:
-            with self.session() as session:
-                if session.execute(update(state).where(state.host == host).values(**values)).rowcount:
+            with self.engine.begin() as connection:
+                if connection.execute(update(state).where(state.host == host).values(**values)).rowcount:
                     return
-                session.add(
-                    RateLimitState(
+                connection.execute(
+                    insert(state).values(
                         host=host,
                         short_limit=short[0] if short else None,
                         short_usage=short[1] if short else None,
@@ -735,8 +774,8 @@ class Store:
                     )
                 )
         except IntegrityError:  # another process inserted the row first: update it
-            with self.session() as session:
-                session.execute(update(state).where(state.host == host).values(**values))
+            with self.engine.begin() as connection:
+                connection.execute(update(state).where(state.host == host).values(**values))
 
 
 def describe_database_error(exc: BaseException) -> str:
@@ -753,6 +792,34 @@ def describe_database_error(exc: BaseException) -> str:
 
 def _pair(limit: int | None, usage: int | None) -> tuple[int, int] | None:
     return (limit, usage or 0) if limit is not None else None
+
+
+def _already_counted(
+    row: Any,
+    short: tuple[int, int] | None,
+    daily: tuple[int, int] | None,
+    blocked_until: datetime | None,
+    windows_since: tuple[datetime, datetime],
+) -> bool:
+    """Whether the stored counts (`row`) already hold a host's answer: the same limits, at least the usage
+    it reports within the same windows, and any block it reports."""
+
+    def holds(
+        limit: int | None, usage: int | None, reported: tuple[int, int] | None, since: datetime
+    ) -> bool:
+        if reported is None:
+            return True
+        return limit == reported[0] and (usage or 0) >= reported[1] and row.observed_at >= since
+
+    if row.observed_at is None:
+        return False
+    short_since, daily_since = windows_since
+    blocked = blocked_until is None or (row.blocked_until is not None and row.blocked_until >= blocked_until)
+    return (
+        blocked
+        and holds(row.short_limit, row.short_usage, short, short_since)
+        and holds(row.daily_limit, row.daily_usage, daily, daily_since)
+    )
 
 
 def _higher_within(column: Any, reported: int, same_window: Any) -> Any:

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy
 
 from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, allowed_calls, day_start, quarter_hour_start
 from plugin.jobs import Queue, make_huey
@@ -81,6 +82,41 @@ def test_headers_never_lower_the_fleets_own_count_within_the_window(services):
     reopen_rate_window(services)
     report_headers(services.store, short=(100, 1))
     assert services.store.rate_counts("strava").short == (100, 1)
+
+
+def test_an_answer_the_counts_already_hold_is_read_not_written(services):
+    # Every call is counted before it goes out, so most answers report no more than the fleet counted: those
+    # cost a read of the counts, not a write (which, on SQLite, the web's inbox writes would wait for).
+    writes: list[str] = []
+
+    def count_writes(_conn, _cursor, statement, *_args) -> None:
+        if statement.startswith(("UPDATE rate_limit_state", "INSERT INTO rate_limit_state")):
+            writes.append(statement)
+
+    sqlalchemy.event.listen(services.store.engine, "before_cursor_execute", count_writes)
+    report_headers(services.store, short=(100, 10))
+    for _ in range(3):
+        services.pipeline.reserve_call()
+    assert len(writes) == 2 + 3  # the first answer (an UPDATE finding no row, the INSERT), three calls
+    report_headers(services.store, short=(100, 12))  # an answer to one of those calls
+    report_headers(services.store, short=(100, 13))
+    assert len(writes) == 5
+    assert services.store.rate_counts("strava").short == (100, 13)
+    # Anything the counts do not hold is written: more usage, another limit, a block, a new window.
+    report_headers(services.store, short=(100, 20))
+    assert (len(writes), services.store.rate_counts("strava").short) == (6, (100, 20))
+    report_headers(services.store, short=(200, 20))
+    assert (len(writes), services.store.rate_counts("strava").short) == (7, (200, 20))
+    now = utcnow()
+    blocked_until = quarter_hour_start(now) + timedelta(minutes=15)
+    windows = (quarter_hour_start(now), day_start(now))
+    services.store.record_rate_limit("strava", (200, 20), (1000, 20), blocked_until, windows)
+    assert (len(writes), services.store.rate_counts("strava").blocked_until) == (8, blocked_until)
+    services.store.record_rate_limit("strava", (200, 20), (1000, 20), blocked_until, windows)
+    assert len(writes) == 8
+    reopen_rate_window(services)  # (an UPDATE itself)
+    report_headers(services.store, short=(200, 1))
+    assert (len(writes), services.store.rate_counts("strava").short) == (8 + 1 + 1, (200, 1))
 
 
 def test_a_burst_three_times_the_budget_spends_the_window_and_defers_the_rest(

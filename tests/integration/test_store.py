@@ -12,9 +12,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
-from plugin.store import NewEvent, Store, TokenSet, utcnow
+from plugin.store import (
+    ClaimedEvent,
+    ForgottenActivity,
+    NewEvent,
+    ProcessedActivity,
+    Store,
+    TokenSet,
+    utcnow,
+)
 from plugin.store.migrate import BASELINE, alembic_config, current_revision
 from plugin.store.models import Base, InboxEvent
 
@@ -136,3 +145,67 @@ def test_receiving_checks_the_subscription_and_owner_and_drops_duplicates(databa
     assert isinstance(first, int) and isinstance(second, int) and second != first
     with connected.session() as session:
         assert sorted(session.scalars(select(InboxEvent.object_id))) == [78, 79]
+
+
+def processed(activity_id: int, efforts: int, athlete_id: int | None = OWNER_ID) -> ProcessedActivity:
+    return ProcessedActivity(activity_id, athlete_id, efforts, 100.0 * efforts, 60.0 * efforts, "note", True)
+
+
+def status_of(store_: Store, event_id: int) -> str:
+    with store_.session() as session:
+        return session.get(InboxEvent, event_id).status
+
+
+def test_settling_an_event_saves_or_forgets_its_activitys_record_with_it(database_url):
+    connected = connected_store(database_url)
+    first, second, third = connected.receive_events(
+        [new_event(80, event_time=1_790_000_000 + n) for n in range(3)]
+    )
+    assert isinstance(connected.claim_event(first, timedelta(minutes=5)), ClaimedEvent)
+    connected.finish_event(first, "done", "note written", 3, processed(80, efforts=1))
+    assert status_of(connected, first) == "done"
+    assert connected.activity_record(80).efforts == 1
+    # The activity again (a later update): its record is replaced, not doubled.
+    assert isinstance(connected.claim_event(second, timedelta(minutes=5)), ClaimedEvent)
+    connected.finish_event(second, "done", "note written", 3, processed(80, efforts=2))
+    assert (connected.activity_record(80).efforts, connected.activity_record(80).backward_m) == (2, 200.0)
+    assert isinstance(connected.claim_event(third, timedelta(minutes=5)), ClaimedEvent)
+    connected.finish_event(third, "done", "activity no longer exists", 1, ForgottenActivity(80))
+    assert status_of(connected, third) == "done"
+    assert connected.activity_record(80) is None
+
+
+def test_an_event_whose_record_cannot_be_saved_is_not_settled(database_url):
+    connected = connected_store(database_url)
+    (event_id,) = connected.receive_events([new_event(81)])
+    assert isinstance(connected.claim_event(event_id, timedelta(minutes=5)), ClaimedEvent)
+    with pytest.raises(IntegrityError):  # a record without its athlete breaks a NOT NULL constraint
+        connected.finish_event(event_id, "done", "note written", 3, processed(81, 1, athlete_id=None))
+    # One transaction: the event stays leased (the resume task takes it up again), no record half-written.
+    assert status_of(connected, event_id) == "working"
+    assert connected.activity_record(81) is None
+
+
+def test_a_claim_gives_way_when_another_worker_took_the_event_between_its_read_and_its_write(
+    database_url,
+):
+    connected = connected_store(database_url)
+    (event_id,) = connected.receive_events([new_event(82)])
+    other = store(database_url)  # another worker process, on its own connections
+    later = utcnow() + timedelta(minutes=10)
+
+    def other_worker_first(_conn, _cursor, statement, *_args) -> None:
+        if statement.startswith("UPDATE inbox_events") and not raced:
+            raced.append(True)
+            assert isinstance(other.claim_event(event_id, timedelta(minutes=5)), ClaimedEvent)
+            other.defer_event(event_id, later, "will retry: host unavailable", refund_attempt=True)
+
+    raced: list[bool] = []
+    event.listen(connected.engine, "before_cursor_execute", other_worker_first)
+    # Its read saw the event pending with no attempts; by its write, it was claimed and put off meanwhile.
+    assert connected.claim_event(event_id, timedelta(minutes=5)) == "busy"
+    assert raced == [True]
+    with connected.session() as session:
+        row = session.get(InboxEvent, event_id)
+        assert (row.status, row.attempts, row.not_before) == ("pending", 0, later)
+    other.engine.dispose()
