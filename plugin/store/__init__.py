@@ -68,9 +68,53 @@ _RECEIVE_CHECKS = select(
 )
 
 
+_EARLIER_EVENT = aliased(InboxEvent)
+# The worker's statements, built once like the webhook's: for the worker's few short statements, building
+# and keying a statement cost more CPU than running it. Parameters are bound at each call.
+_EVENT_AS_READ = select(InboxEvent.__table__).where(InboxEvent.id == bindparam("event_id"))
+_CLAIM = (
+    update(InboxEvent)
+    .where(InboxEvent.id == bindparam("event_id"))
+    .where(
+        (InboxEvent.status == "pending")
+        | ((InboxEvent.status == "working") & (InboxEvent.lease_until < bindparam("now")))
+    )
+    # Still as read: another worker's claim and deferral in between would have changed these.
+    .where(InboxEvent.attempts == bindparam("seen_attempts"))
+    .where(InboxEvent.not_before.is_not_distinct_from(bindparam("seen_not_before")))
+    # Events of one activity run in order: none while an earlier one is open.
+    .where(
+        ~exists().where(
+            _EARLIER_EVENT.object_key == InboxEvent.object_key,
+            _EARLIER_EVENT.id < InboxEvent.id,
+            _EARLIER_EVENT.status.in_(OPEN_STATES),
+        )
+    )
+    .values(status="working", lease_until=bindparam("lease_until"), attempts=bindparam("claimed_attempts"))
+)
+# Its SET clause comes from the parameters' column names (status, outcome, ...).
+_UPDATE_EVENT = update(InboxEvent).where(InboxEvent.id == bindparam("event_id"))
+_FORGET_RECORD = delete(ActivityRecord).where(ActivityRecord.activity_id == bindparam("activity_id"))
+_RATE_COUNTS = select(RateLimitState.__table__).where(RateLimitState.host == bindparam("host"))
+_SWAP_RATE_COUNTS = (
+    update(RateLimitState)
+    .where(RateLimitState.host == bindparam("for_host"))
+    .where(RateLimitState.observed_at == bindparam("seen_at"))
+    .where(RateLimitState.short_usage.is_not_distinct_from(bindparam("seen_short")))
+    .where(RateLimitState.daily_usage.is_not_distinct_from(bindparam("seen_daily")))
+)
+
+
 def _dialect_insert(dialect_name: str, entity: Any) -> Any:
     """The dialect's own INSERT, which has ON CONFLICT (both SQLite and PostgreSQL)."""
     return (postgresql_insert if dialect_name == "postgresql" else sqlite_insert)(entity)
+
+
+def _save_record(dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (activity_id) DO UPDATE: an activity processed again replaces its record."""
+    statement = _dialect_insert(dialect_name, ActivityRecord)
+    replaced = {column.name: statement.excluded[column.name] for column in ActivityRecord.__table__.columns}
+    return statement.on_conflict_do_update(index_elements=[ActivityRecord.activity_id], set_=replaced)
 
 
 def _insert_new_event(dialect_name: str) -> Insert:
@@ -199,6 +243,7 @@ class Store:
         self._insert_event = PreparedStatement(
             _insert_new_event(self.engine.dialect.name), self.engine.dialect, _RECEIVED_COLUMNS
         )
+        self._save_record = _save_record(self.engine.dialect.name)
 
     def create_schema(self) -> None:
         """Create or upgrade the schema (Alembic migrations; many processes may start at once)."""
@@ -494,38 +539,22 @@ class Store:
         (deferred until not_before).
         """
         now = utcnow()
-        with self.session() as session:  # read first, outside the write
-            row = session.get(InboxEvent, event_id)
-            if row is None or row.status not in OPEN_STATES:
-                return "gone"
+        with self.engine.connect() as connection:  # read first, outside the write
+            row = connection.execute(_EVENT_AS_READ, {"event_id": event_id}).one_or_none()
+        if row is None or row.status not in OPEN_STATES:
+            return "gone"
         if row.not_before is not None and row.not_before > now:
             return "later"
-        earlier = aliased(InboxEvent)
-        claim = (
-            update(InboxEvent)
-            .where(InboxEvent.id == event_id)
-            .where(
-                (InboxEvent.status == "pending")
-                | ((InboxEvent.status == "working") & (InboxEvent.lease_until < now))
-            )
-            # Still as read: another worker's claim and deferral in between would have changed these.
-            .where(InboxEvent.attempts == row.attempts)
-            .where(
-                InboxEvent.not_before.is_(None)
-                if row.not_before is None
-                else InboxEvent.not_before == row.not_before
-            )
-            .where(
-                ~exists().where(
-                    earlier.object_key == InboxEvent.object_key,
-                    earlier.id < InboxEvent.id,
-                    earlier.status.in_(OPEN_STATES),
-                )
-            )
-            .values(status="working", lease_until=now + lease, attempts=row.attempts + 1)
-        )
+        claim = {
+            "event_id": event_id,
+            "now": now,
+            "seen_attempts": row.attempts,
+            "seen_not_before": row.not_before,
+            "lease_until": now + lease,
+            "claimed_attempts": row.attempts + 1,
+        }
         with self.engine.begin() as connection:
-            if connection.execute(claim).rowcount != 1:
+            if connection.execute(_CLAIM, claim).rowcount != 1:
                 return "busy"
         return ClaimedEvent(
             id=row.id,
@@ -547,29 +576,20 @@ class Store:
         record: RecordChange | None = None,
     ) -> None:
         """Settle an event, and save or forget its activity's record in the same transaction."""
-        settle = (
-            update(InboxEvent)
-            .where(InboxEvent.id == event_id)
-            .values(
-                status=status,
-                outcome=outcome[:300],
-                lease_until=None,
-                finished_at=utcnow(),
-                host_calls=host_calls,
-            )
-        )
+        settled = {
+            "event_id": event_id,
+            "status": status,
+            "outcome": outcome[:300],
+            "lease_until": None,
+            "finished_at": utcnow(),
+            "host_calls": host_calls,
+        }
         with self.engine.begin() as connection:
-            connection.execute(settle)
+            connection.execute(_UPDATE_EVENT, settled)
             if isinstance(record, ForgottenActivity):
-                connection.execute(
-                    delete(ActivityRecord).where(ActivityRecord.activity_id == record.activity_id)
-                )
+                connection.execute(_FORGET_RECORD, {"activity_id": record.activity_id})
             elif isinstance(record, ProcessedActivity):
-                values = {**asdict(record), "processed_at": utcnow()}
-                upsert = _dialect_insert(self.engine.dialect.name, ActivityRecord).values(values)
-                connection.execute(
-                    upsert.on_conflict_do_update(index_elements=[ActivityRecord.activity_id], set_=values)
-                )
+                connection.execute(self._save_record, {**asdict(record), "processed_at": utcnow()})
 
     def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
         """Put a leased event back to wait. A rate-limit deferral is not a failed attempt."""
@@ -582,7 +602,7 @@ class Store:
         if refund_attempt:
             values["attempts"] = InboxEvent.attempts - 1
         with self.engine.begin() as connection:
-            connection.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+            connection.execute(_UPDATE_EVENT.values(**values), {"event_id": event_id})
 
     def event(self, event_id: int) -> InboxEvent | None:
         with self.session() as session:
@@ -693,32 +713,33 @@ class Store:
 
     def rate_counts(self, host: str) -> RateCounts | None:
         """The fleet's counts for the host, or None before its first answer said what the limits are."""
-        with self.session() as session:
-            row = session.get(RateLimitState, host)
-            if row is None or row.observed_at is None:
-                return None
-            return RateCounts(
-                short=_pair(row.short_limit, row.short_usage),
-                daily=_pair(row.daily_limit, row.daily_usage),
-                counted_at=row.observed_at,
-                blocked_until=row.blocked_until,
-            )
+        with self.engine.connect() as connection:
+            row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
+        if row is None or row.observed_at is None:
+            return None
+        return RateCounts(
+            short=_pair(row.short_limit, row.short_usage),
+            daily=_pair(row.daily_limit, row.daily_usage),
+            counted_at=row.observed_at,
+            blocked_until=row.blocked_until,
+        )
 
     def swap_rate_counts(self, host: str, seen: RateCounts, new: RateCounts) -> bool:
         """Replace the counts `seen` by `new` in one statement, unless another process changed them since
         they were read (then False: read them again). Every host call is counted this way before it goes
         out, so the whole fleet's calls in flight are in the count and the host never has to refuse one."""
-        state = RateLimitState
-        where = [state.host == host, state.observed_at == seen.counted_at]
-        where += [state.short_usage == seen.short[1]] if seen.short else [state.short_usage.is_(None)]
-        where += [state.daily_usage == seen.daily[1]] if seen.daily else [state.daily_usage.is_(None)]
-        values: dict[str, Any] = {"observed_at": new.counted_at}
-        if new.short:
-            values["short_usage"] = new.short[1]
-        if new.daily:
-            values["daily_usage"] = new.daily[1]
+        swap = {
+            "for_host": host,
+            "seen_at": seen.counted_at,
+            "seen_short": seen.short[1] if seen.short else None,
+            "seen_daily": seen.daily[1] if seen.daily else None,
+            "observed_at": new.counted_at,
+            # A window the counts had none of stays without one (its usage NULL, as the WHERE required).
+            "short_usage": new.short[1] if new.short else None,
+            "daily_usage": new.daily[1] if new.daily else None,
+        }
         with self.engine.begin() as connection:
-            return connection.execute(update(state).where(*where).values(**values)).rowcount == 1
+            return connection.execute(_SWAP_RATE_COUNTS, swap).rowcount == 1
 
     def record_rate_limit(
         self,
@@ -735,7 +756,7 @@ class Store:
         already hold, which is the usual case, since every call is counted before it is made."""
         state = RateLimitState
         with self.engine.connect() as connection:
-            row = connection.execute(select(state).where(state.host == host)).one_or_none()
+            row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
         if row is not None and _already_counted(row, short, daily, blocked_until, windows_since):
             return
         short_since, daily_since = windows_since
