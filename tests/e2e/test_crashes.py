@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from plugin.cli import WORKER_NICENESS
 from plugin.sandbox.stack import Stack
 from plugin.sandbox.state import SandboxConfig
 from tests.e2e.test_flow import ATHLETE, RUN, host_calls, notes_in, wait_for
@@ -65,6 +66,25 @@ def inbox_metrics(stack: Stack) -> dict[str, float]:
         m.group(1): float(m.group(2))
         for m in re.finditer(r'^backstride_inbox_events\{status="(\w+)"\} (\S+)$', text, re.MULTILINE)
     }
+
+
+def thread_niceness(pid: int) -> set[int]:
+    """The nice value of each of the process's threads (each thread has its own on Linux)."""
+    return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+def test_the_queue_worker_yields_the_cpu_to_the_web_server(connected: Stack) -> None:
+    # Every thread of the worker (Huey's consumer starts its own), and of the one started after a crash.
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    nicer = min(ours + WORKER_NICENESS, 19)
+    (web,) = connected.web_worker_pids()
+    worker = connected.queue_worker_pid()
+    wait_for(lambda: len(os.listdir(f"/proc/{worker}/task")) > 2, 30, "the consumer's threads to start")
+    assert thread_niceness(web) == {ours}
+    assert thread_niceness(worker) == {nicer}
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: connected.queue_worker_pid() not in (None, worker), 30, "the worker's restart")
+    assert thread_niceness(connected.queue_worker_pid()) == {nicer}
 
 
 def alive(pid: int) -> bool:
