@@ -576,12 +576,13 @@ class Store:
         record: RecordChange | None = None,
     ) -> None:
         """Settle an event, and save or forget its activity's record in the same transaction."""
+        now = utcnow()
         settled = {
             "event_id": event_id,
             "status": status,
             "outcome": outcome[:300],
             "lease_until": None,
-            "finished_at": utcnow(),
+            "finished_at": now,
             "host_calls": host_calls,
         }
         with self.engine.begin() as connection:
@@ -589,7 +590,7 @@ class Store:
             if isinstance(record, ForgottenActivity):
                 connection.execute(_FORGET_RECORD, {"activity_id": record.activity_id})
             elif isinstance(record, ProcessedActivity):
-                connection.execute(self._save_record, {**asdict(record), "processed_at": utcnow()})
+                connection.execute(self._save_record, {**asdict(record), "processed_at": now})
 
     def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
         """Put a leased event back to wait. A rate-limit deferral is not a failed attempt."""
