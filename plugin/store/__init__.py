@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Engine,
@@ -27,14 +27,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store import sqlite
 from plugin.store.crypto import TokenCipher
+from plugin.store.liveness import StaleConnectionCheck
 from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
 from plugin.store.prepared import PreparedStatement, wrap_driver_error
+
+T = TypeVar("T")
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -236,7 +239,7 @@ class ClaimedEvent:
 
 class Store:
     def __init__(self, database_url: str, token_key: str) -> None:
-        self.engine = make_engine(database_url)
+        self.engine, self._stale_check = make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.cipher = TokenCipher(token_key)
         self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
@@ -257,8 +260,12 @@ class Store:
             yield session
 
     def ping(self) -> None:
-        with self.session() as session:
-            session.execute(select(1))
+        def select_one() -> None:
+            with self.session() as session:
+                session.execute(select(1))
+
+        # A connection found broken after a server restart is no unreachable database.
+        _once_more_if_broken(select_one)
 
     # --- installation state -------------------------------------------------------------------------
 
@@ -452,7 +459,13 @@ class Store:
         Two statements per delivery (the checks in one SELECT, then the INSERT), run on the driver's
         connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the
         write lock is taken first (see sqlite.begin_write): the checks and the inserts then see one state of
-        the database, and a busy moment costs a short wait rather than SQLite's own sleeps."""
+        the database, and a busy moment costs a short wait rather than SQLite's own sleeps.
+
+        Tried once more on a connection found broken (a server restart since its last use): what the first
+        try had committed is then answered "duplicate", and the intake enqueues it if it still waits."""
+        return _once_more_if_broken(lambda: self._receive_events_once(deliveries))
+
+    def _receive_events_once(self, deliveries: Sequence[NewEvent]) -> list[int | str]:
         answers: list[int | str] = []
         with self._driver_transaction() as cursor:
             for new in deliveries:
@@ -493,26 +506,36 @@ class Store:
     @contextmanager
     def _driver_transaction(self) -> Iterator[Any]:
         """A cursor on a pooled driver connection, in a transaction committed at the end (on SQLite one that
-        holds the write lock from the start). Driver errors are raised as SQLAlchemy raises them."""
-        dbapi = self.engine.dialect.loaded_dbapi
+        holds the write lock from the start). Driver errors are raised as SQLAlchemy raises them; one that
+        found the connection broken has connection_invalidated set, and the connection is closed rather
+        than pooled again."""
+        dialect = self.engine.dialect
+        dbapi = dialect.loaded_dbapi
         try:
-            connection = self.engine.raw_connection()  # checked for staleness first on a server
-            try:
-                if self.engine.dialect.name == "sqlite":
-                    sqlite.begin_write(connection.dbapi_connection)
-                cursor = connection.cursor()
-                try:
-                    yield cursor
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-                finally:
-                    cursor.close()
-            finally:
-                connection.close()  # back to the pool
+            connection = self.engine.raw_connection()  # pinged first if it may be stale (liveness.py)
         except dbapi.Error as exc:
             raise wrap_driver_error("receive_events", exc, dbapi) from exc
+        try:
+            if dialect.name == "sqlite":
+                sqlite.begin_write(connection.dbapi_connection)
+            with closing(connection.cursor()) as cursor:
+                yield cursor
+            connection.commit()
+        except BaseException as exc:
+            driver_error = getattr(exc, "orig", exc)  # PreparedStatement raises it wrapped
+            if isinstance(driver_error, dbapi.Error) and dialect.is_disconnect(
+                driver_error, connection.dbapi_connection, None
+            ):
+                connection.invalidate(driver_error)
+                if self._stale_check is not None:
+                    self._stale_check.broken_connection_seen()
+                raise wrap_driver_error("receive_events", driver_error, dbapi, broken=True) from driver_error
+            connection.rollback()
+            if isinstance(exc, dbapi.Error):
+                raise wrap_driver_error("receive_events", exc, dbapi) from exc
+            raise
+        finally:
+            connection.close()  # back to the pool, unless invalidated above
 
     def waiting_event_id(self, new: NewEvent) -> int | None:
         """The id of this delivery's stored event while it waits for a worker and is due (pending, not
@@ -800,6 +823,18 @@ class Store:
                 connection.execute(update(state).where(state.host == host).values(**values))
 
 
+def _once_more_if_broken(work: Callable[[], T]) -> T:
+    """`work()`, run once more if it failed on a pooled connection found broken (the server restarted or
+    closed it since its last use; see liveness.py). The pool has renewed its connections by then. A second
+    failure is raised."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return work()
+
+
 def describe_database_error(exc: BaseException) -> str:
     """One line for the log: the driver's own first line, never SQLAlchemy's text, which carries the
     statement's parameters (tokens, titles)."""
@@ -849,20 +884,19 @@ def _higher_within(column: Any, reported: int, same_window: Any) -> Any:
     return case((and_(same_window, column.is_not(None), column > reported), column), else_=reported)
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str) -> tuple[Engine, StaleConnectionCheck | None]:
+    """The engine, and for a server the check of its pooled connections (liveness.py)."""
     url = _with_driver(database_url)
     if url.startswith("sqlite"):
-        # A file on this machine: no connection to go stale, so no ping before each use (one more
-        # statement on every request).
+        # A file on this machine: no connection to go stale, nothing to check before use.
         engine = create_engine(url)
         event.listen(engine, "connect", sqlite.configure_connection)
-        return engine
-    # A server: a pooled connection may have been closed by it (restart, idle timeout); ping on checkout.
-    # An unreachable server or a lock held too long fails in seconds, as SQLite's busy timeout does,
-    # rather than holding a request or a job indefinitely.
-    return create_engine(
-        url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "options": "-c lock_timeout=10000"}
-    )
+        return engine, None
+    # A server: a pooled connection may have been closed by it (restart, idle timeout); checked before use
+    # when it may have been. An unreachable server or a lock held too long fails in seconds, as SQLite's
+    # busy timeout does, rather than holding a request or a job indefinitely.
+    engine = create_engine(url, connect_args={"connect_timeout": 5, "options": "-c lock_timeout=10000"})
+    return engine, StaleConnectionCheck(engine)
 
 
 def _with_driver(database_url: str) -> str:

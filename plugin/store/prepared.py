@@ -52,5 +52,8 @@ class PreparedStatement:
         return cursor
 
 
-def wrap_driver_error(sql: str, exc: Exception, dbapi: Any) -> DBAPIError:
-    return DBAPIError.instance(sql, None, exc, dbapi.Error, hide_parameters=True)
+def wrap_driver_error(sql: str, exc: Exception, dbapi: Any, broken: bool = False) -> DBAPIError:
+    """`broken`: the error found the connection broken (SQLAlchemy's connection_invalidated)."""
+    return DBAPIError.instance(
+        sql, None, exc, dbapi.Error, hide_parameters=True, connection_invalidated=broken
+    )

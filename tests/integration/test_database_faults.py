@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, OperationalError
 
 from plugin.pipeline import MAX_ATTEMPTS
-from plugin.store import utcnow
+from plugin.store import liveness, utcnow
 from plugin.store.models import InboxEvent
 from tests.conftest import ATHLETE_ID, event, run_queue
 from tests.integration.test_pipeline import CADENCE_STREAMS, age_inbox, count_notes, make_due
@@ -98,10 +98,16 @@ class DatabaseOutage:
             directory = Path(self.engine.url.database).parent
             directory.rename(directory.with_name(directory.name + "-away"))
         else:
-            name = make_url(self.url).database
-            self._admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            self._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", name)
+            self._admin(f'ALTER DATABASE "{make_url(self.url).database}" ALLOW_CONNECTIONS false')
+            self.end_every_connection()
         self.down = True
+
+    def end_every_connection(self) -> None:
+        """What a PostgreSQL restart does to the pool: every open connection ended, new ones welcome."""
+        self._admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            make_url(self.url).database,
+        )
 
     def end(self) -> None:
         if not self.down:
@@ -323,6 +329,71 @@ def test_another_database_error_is_a_plain_500_without_a_traceback(client, servi
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal error"}
     assert "Retry-After" not in response.headers  # a bug is not waited out by redelivering
+
+
+# --- restarted: connections the server ended are replaced, not reported ----------------------------------
+
+
+# Only a database server restarts (the embedded one is a file).
+on_a_server = pytest.mark.parametrize("backend", ["postgres-redis"], indirect=True)
+
+
+@pytest.fixture
+def restart(outage):
+    return outage.end_every_connection
+
+
+@on_a_server
+def test_a_webhook_right_after_a_server_restart_is_accepted(client, services, strava, connected, restart):
+    # A connection used a moment before is not checked before use (liveness.py): the write finds it
+    # broken, and tries once more on a new one rather than answering 503.
+    retro_run(strava, 711)
+    retro_run(strava, 712)
+    assert client.post("/webhooks/strava", json=event(711)).get_json() == {"status": "accepted"}
+    with services.store.engine.connect() as one, services.store.engine.connect() as two:
+        one.execute(select(1)), two.execute(select(1))  # two pooled connections used a moment before
+    restart()  # the second try must not take the other broken one
+    assert client.post("/webhooks/strava", json=event(712)).get_json() == {"status": "accepted"}
+    run_queue(services)
+    assert_one_note_and_done(services, strava, 711)
+    assert_one_note_and_done(services, strava, 712)
+
+
+@on_a_server
+def test_the_health_check_right_after_a_server_restart_is_ok(client, services, restart):
+    assert client.get("/healthz").status_code == 200
+    restart()
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.get_json()
+
+
+@on_a_server
+def test_a_connection_idle_when_the_server_restarted_is_replaced_before_use(
+    client, services, connected, restart, monkeypatch
+):
+    with client.session_transaction() as session:
+        session["athlete_id"] = connected
+    assert client.get("/settings").status_code == 200
+    restart()
+    monkeypatch.setattr(liveness, "IDLE_BEFORE_PING_S", 0.05)
+    time.sleep(0.1)  # the pool's connections are now idle long enough to be checked before use
+    assert client.get("/settings").status_code == 200
+
+
+@on_a_server
+def test_only_a_connection_idle_for_a_while_is_pinged_before_use(client, services, connected, monkeypatch):
+    # A ping is one more round trip; a connection used a moment before is trusted (liveness.py).
+    pings = []
+    do_ping = services.store.engine.dialect.do_ping
+    monkeypatch.setattr(services.store.engine.dialect, "do_ping", lambda c: pings.append(c) or do_ping(c))
+    for activity_id in (721, 722, 723):
+        assert client.post("/webhooks/strava", json=event(activity_id)).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert pings == []
+    monkeypatch.setattr(liveness, "IDLE_BEFORE_PING_S", 0.05)
+    time.sleep(0.1)
+    assert client.post("/webhooks/strava", json=event(724)).status_code == 200
+    assert len(pings) == 1
 
 
 # --- unavailable: the worker keeps the event and finishes it once the database is back -------------------
