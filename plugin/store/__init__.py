@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Engine,
     Insert,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     create_engine,
     delete,
     event,
@@ -65,10 +68,8 @@ OPEN_STATES = ("pending", "working")
 # the busy or lock timeout, or no pooled connection free. A fault of the moment, not of the event.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 # receive_events' statements, built once (building them per call costs more than running them).
-_RECEIVE_CHECKS = select(
-    select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery(),
-    exists().where(Athlete.id == bindparam("owner_id")),
-)
+_STORED_SUBSCRIPTION = select(AppState.value).where(AppState.key == SUBSCRIPTION_KEY).scalar_subquery()
+_RECEIVE_CHECKS = select(_STORED_SUBSCRIPTION, exists().where(Athlete.id == bindparam("owner_id")))
 
 
 _EARLIER_EVENT = aliased(InboxEvent)
@@ -121,10 +122,18 @@ def _save_record(dialect_name: str) -> Insert:
 
 
 def _insert_new_event(dialect_name: str) -> Insert:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a duplicate inserts nothing, and the transaction goes
-    on (on PostgreSQL a failed INSERT would abort the other deliveries written with it). PostgreSQL returns
-    the new id; SQLite gives it as the cursor's lastrowid (RETURNING needs SQLite 3.35)."""
-    statement = _dialect_insert(dialect_name, InboxEvent)
+    """INSERT ... SELECT <the delivery's values> WHERE <the stored subscription, if any, is the delivery's>
+    AND <its owner is connected> ON CONFLICT (dedupe_key) DO NOTHING: the checks and the insert in one
+    statement, one round trip to a server for a delivery that is stored. A duplicate inserts nothing, and the
+    transaction goes on (on PostgreSQL a failed INSERT would abort the other deliveries written with it).
+    PostgreSQL returns the new id; SQLite gives it as the cursor's lastrowid (RETURNING needs SQLite 3.35)."""
+    columns = InboxEvent.__table__.c
+    subscription_id = bindparam("subscription_id", type_=BigInteger)
+    delivery = select(*(bindparam(name, type_=columns[name].type) for name in _RECEIVED_COLUMNS)).where(
+        _STORED_SUBSCRIPTION.is_(None) | (cast(subscription_id, Text) == _STORED_SUBSCRIPTION),
+        exists().where(Athlete.id == bindparam("owner_id", type_=BigInteger)),
+    )
+    statement = _dialect_insert(dialect_name, InboxEvent).from_select(_RECEIVED_COLUMNS, delivery)
     statement = statement.on_conflict_do_nothing(index_elements=[InboxEvent.dedupe_key])
     return statement.returning(InboxEvent.id) if dialect_name == "postgresql" else statement
 
@@ -244,7 +253,7 @@ class Store:
         self.cipher = TokenCipher(token_key)
         self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
         self._insert_event = PreparedStatement(
-            _insert_new_event(self.engine.dialect.name), self.engine.dialect, _RECEIVED_COLUMNS
+            _insert_new_event(self.engine.dialect.name), self.engine.dialect
         )
         self._save_record = _save_record(self.engine.dialect.name)
 
@@ -453,13 +462,15 @@ class Store:
 
     def receive_events(self, deliveries: Sequence[NewEvent]) -> list[int | str]:
         """The webhook's one database step, for deliveries that arrived together: for each, in order, the
-        new event's id or why it was not stored ("foreign subscription", "unknown owner", "duplicate"). One
-        transaction: one wait for the write lock and one commit for all of them.
+        new event's id or why it was not stored ("foreign subscription", "unknown owner", "duplicate").
 
-        Two statements per delivery (the checks in one SELECT, then the INSERT), run on the driver's
-        connection (see prepared.py): this runs for every delivery while the host waits. On SQLite the
-        write lock is taken first (see sqlite.begin_write): the checks and the inserts then see one state of
-        the database, and a busy moment costs a short wait rather than SQLite's own sleeps.
+        This runs for every delivery while the host waits, so it costs as few round trips as it can: one
+        statement per delivery checks and inserts (see _insert_new_event), run on the driver's connection
+        (see prepared.py); only a delivery not stored takes a second, to say why. On SQLite the deliveries
+        are written in one transaction that takes the write lock first (see sqlite.begin_write): one wait
+        for the lock and one commit for all of them, and a busy moment costs a short wait rather than
+        SQLite's own sleeps. On a server, which locks rows rather than the database, each statement commits
+        itself: no BEGIN and no COMMIT to wait for.
 
         Tried once more on a connection found broken (a server restart since its last use): what the first
         try had committed is then answered "duplicate", and the intake enqueues it if it still waits."""
@@ -467,17 +478,8 @@ class Store:
 
     def _receive_events_once(self, deliveries: Sequence[NewEvent]) -> list[int | str]:
         answers: list[int | str] = []
-        with self._driver_transaction() as cursor:
+        with self._driver_cursor() as cursor:
             for new in deliveries:
-                subscription, connected = self._receive_checks.execute(
-                    cursor, {"owner_id": new.owner_id}
-                ).fetchone()
-                if subscription is not None and int(subscription) != new.subscription_id:
-                    answers.append("foreign subscription")
-                    continue
-                if not connected:
-                    answers.append("unknown owner")
-                    continue
                 row = {
                     "dedupe_key": new.dedupe_key,
                     "subscription_id": new.subscription_id,
@@ -492,35 +494,48 @@ class Store:
                     "attempts": 0,
                     "received_at": utcnow(),
                 }
-                answers.append(self._insert(cursor, row))
+                stored = self._insert(cursor, row)
+                answers.append(stored if stored is not None else self._why_not_stored(cursor, new))
         return answers
 
-    def _insert(self, cursor: Any, row: dict[str, Any]) -> int | str:
-        """The new event's id, or "duplicate"."""
+    def _insert(self, cursor: Any, row: dict[str, Any]) -> int | None:
+        """The new event's id, or None when nothing was stored."""
         self._insert_event.execute(cursor, row)
         if self.engine.dialect.name == "sqlite":
-            return int(cursor.lastrowid) if cursor.rowcount == 1 else "duplicate"
+            return int(cursor.lastrowid) if cursor.rowcount == 1 else None
         inserted = cursor.fetchone()
-        return "duplicate" if inserted is None else int(inserted[0])
+        return None if inserted is None else int(inserted[0])
+
+    def _why_not_stored(self, cursor: Any, new: NewEvent) -> str:
+        subscription, connected = self._receive_checks.execute(cursor, {"owner_id": new.owner_id}).fetchone()
+        if subscription is not None and int(subscription) != new.subscription_id:
+            return "foreign subscription"
+        if not connected:
+            return "unknown owner"
+        return "duplicate"
 
     @contextmanager
-    def _driver_transaction(self) -> Iterator[Any]:
-        """A cursor on a pooled driver connection, in a transaction committed at the end (on SQLite one that
-        holds the write lock from the start). Driver errors are raised as SQLAlchemy raises them; one that
-        found the connection broken has connection_invalidated set, and the connection is closed rather
-        than pooled again."""
+    def _driver_cursor(self) -> Iterator[Any]:
+        """A cursor on a pooled driver connection: on SQLite in a transaction that holds the write lock from
+        the start, committed at the end; on a server with each statement committing itself. Driver errors
+        are raised as SQLAlchemy raises them; one that found the connection broken has
+        connection_invalidated set, and the connection is closed rather than pooled again."""
         dialect = self.engine.dialect
         dbapi = dialect.loaded_dbapi
         try:
             connection = self.engine.raw_connection()  # pinged first if it may be stale (liveness.py)
         except dbapi.Error as exc:
             raise wrap_driver_error("receive_events", exc, dbapi) from exc
+        on_sqlite = dialect.name == "sqlite"
         try:
-            if dialect.name == "sqlite":
+            if on_sqlite:
                 sqlite.begin_write(connection.dbapi_connection)
+            else:
+                connection.dbapi_connection.autocommit = True
             with closing(connection.cursor()) as cursor:
                 yield cursor
-            connection.commit()
+            if on_sqlite:
+                connection.commit()
         except BaseException as exc:
             driver_error = getattr(exc, "orig", exc)  # PreparedStatement raises it wrapped
             if isinstance(driver_error, dbapi.Error) and dialect.is_disconnect(
@@ -530,11 +545,14 @@ class Store:
                 if self._stale_check is not None:
                     self._stale_check.broken_connection_seen()
                 raise wrap_driver_error("receive_events", driver_error, dbapi, broken=True) from driver_error
-            connection.rollback()
+            if on_sqlite:
+                connection.rollback()
             if isinstance(exc, dbapi.Error):
                 raise wrap_driver_error("receive_events", exc, dbapi) from exc
             raise
         finally:
+            if not on_sqlite and connection.is_valid:
+                connection.dbapi_connection.autocommit = False  # as the pool's other users expect
             connection.close()  # back to the pool, unless invalidated above
 
     def waiting_event_id(self, new: NewEvent) -> int | None:

@@ -17,8 +17,8 @@ from sqlalchemy.sql import ClauseElement
 
 
 class PreparedStatement:
-    def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] = ()) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) or None)
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self._dbapi = dialect.loaded_dbapi
         # (name, fixed value or None when the caller must give one, conversion or None) for each bound
