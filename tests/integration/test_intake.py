@@ -99,24 +99,26 @@ def test_a_database_error_answers_every_delivery_of_the_write_and_the_next_ones_
     assert stored_objects(services) == [1, 2]
 
 
+@pytest.fixture(params=["embedded", "redis"])
+def queue_url(request, tmp_path) -> str:
+    if request.param == "embedded":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    return request.getfixturevalue("redis_server").new_url()
+
+
 @pytest.mark.parametrize("count", [1, 3])
-def test_fresh_events_go_into_an_embedded_queue_in_one_transaction(services, tmp_path, count):
+def test_fresh_events_go_into_the_queue_in_one_write(services, queue_url, count):
+    # One transaction on the embedded queue, one round trip (a pipeline) to Redis: nothing of it is seen
+    # from outside before its end.
     from plugin.jobs import Queue, make_huey
 
-    queue = Queue(make_huey(f"sqlite:///{tmp_path / 'queue.db'}"), services.store, services.pipeline)
+    queue = Queue(make_huey(queue_url), services.store, services.pipeline)
+    outside = make_huey(queue_url).storage
     queue.enqueue_event(100)  # backlog
-    storage = queue.huey.storage
-    with storage.together():
+    with queue.huey.storage.together():
         for event_id in range(1, count + 1):
             queue._process(event_id)
-        assert outside_count(tmp_path / "queue.db") == 1  # nothing of it visible before the commit
-    assert outside_count(tmp_path / "queue.db") == count + 1
+        assert outside.queue_size() == 1
+    assert outside.queue_size() == count + 1
     queue.enqueue_fresh([7, 8])
     assert [queue.huey.dequeue().args[0] for _ in range(2)] == [7, 8]  # ahead of the backlog
-
-
-def outside_count(path) -> int:
-    import sqlite3
-
-    with sqlite3.connect(path) as connection:
-        return connection.execute("SELECT count(*) FROM task").fetchone()[0]
