@@ -249,6 +249,14 @@ class ClaimedEvent:
 class Store:
     def __init__(self, database_url: str, token_key: str) -> None:
         self.engine, self._stale_check = make_engine(database_url)
+        # For the worker's statements that stand alone (a read, a single guarded UPDATE): on a server each
+        # commits itself, with no BEGIN, COMMIT or ROLLBACK round trip around it. SQLite keeps its
+        # transactions, which take its write lock.
+        self._standalone = (
+            self.engine
+            if self.engine.dialect.name == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.cipher = TokenCipher(token_key)
         self._receive_checks = PreparedStatement(_RECEIVE_CHECKS, self.engine.dialect)
@@ -580,7 +588,7 @@ class Store:
         (deferred until not_before).
         """
         now = utcnow()
-        with self.engine.connect() as connection:  # read first, outside the write
+        with self._standalone.connect() as connection:  # read first, outside the write
             row = connection.execute(_EVENT_AS_READ, {"event_id": event_id}).one_or_none()
         if row is None or row.status not in OPEN_STATES:
             return "gone"
@@ -594,7 +602,7 @@ class Store:
             "lease_until": now + lease,
             "claimed_attempts": row.attempts + 1,
         }
-        with self.engine.begin() as connection:
+        with self._standalone.begin() as connection:
             if connection.execute(_CLAIM, claim).rowcount != 1:
                 return "busy"
         return ClaimedEvent(
@@ -643,7 +651,7 @@ class Store:
         }
         if refund_attempt:
             values["attempts"] = InboxEvent.attempts - 1
-        with self.engine.begin() as connection:
+        with self._standalone.begin() as connection:
             connection.execute(_UPDATE_EVENT.values(**values), {"event_id": event_id})
 
     def event(self, event_id: int) -> InboxEvent | None:
@@ -755,7 +763,7 @@ class Store:
 
     def rate_counts(self, host: str) -> RateCounts | None:
         """The fleet's counts for the host, or None before its first answer said what the limits are."""
-        with self.engine.connect() as connection:
+        with self._standalone.connect() as connection:
             row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
         if row is None or row.observed_at is None:
             return None
@@ -780,7 +788,7 @@ class Store:
             "short_usage": new.short[1] if new.short else None,
             "daily_usage": new.daily[1] if new.daily else None,
         }
-        with self.engine.begin() as connection:
+        with self._standalone.begin() as connection:
             return connection.execute(_SWAP_RATE_COUNTS, swap).rowcount == 1
 
     def record_rate_limit(
@@ -797,7 +805,7 @@ class Store:
         process's count in between is lost; none at all when the answer tells nothing the counts do not
         already hold, which is the usual case, since every call is counted before it is made."""
         state = RateLimitState
-        with self.engine.connect() as connection:
+        with self._standalone.connect() as connection:
             row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
         if row is not None and _already_counted(row, short, daily, blocked_until, windows_since):
             return
