@@ -576,9 +576,10 @@ class Store:
             )
 
     # The worker's writes below run on a plain connection, not an ORM session, each in one short
-    # transaction. On SQLite the write lock is held from a transaction's first write to its commit, and the
-    # web's inbox writes wait for it: a session's own work in that window (synchronising its objects,
-    # refreshing them, its commit) made the worker's transactions last milliseconds under load.
+    # transaction (on a server, a write that is one statement commits itself: see _standalone). On SQLite
+    # the write lock is held from a transaction's first write to its commit, and the web's inbox writes
+    # wait for it: a session's own work in that window (synchronising its objects, refreshing them, its
+    # commit) made the worker's transactions last milliseconds under load.
 
     def claim_event(self, event_id: int, lease: timedelta) -> ClaimedEvent | str:
         """Lease an event for processing.
@@ -763,8 +764,7 @@ class Store:
 
     def rate_counts(self, host: str) -> RateCounts | None:
         """The fleet's counts for the host, or None before its first answer said what the limits are."""
-        with self._standalone.connect() as connection:
-            row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
+        row = self._rate_counts_row(host)
         if row is None or row.observed_at is None:
             return None
         return RateCounts(
@@ -773,6 +773,10 @@ class Store:
             counted_at=row.observed_at,
             blocked_until=row.blocked_until,
         )
+
+    def _rate_counts_row(self, host: str) -> Any:
+        with self._standalone.connect() as connection:
+            return connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
 
     def swap_rate_counts(self, host: str, seen: RateCounts, new: RateCounts) -> bool:
         """Replace the counts `seen` by `new` in one statement, unless another process changed them since
@@ -805,8 +809,7 @@ class Store:
         process's count in between is lost; none at all when the answer tells nothing the counts do not
         already hold, which is the usual case, since every call is counted before it is made."""
         state = RateLimitState
-        with self._standalone.connect() as connection:
-            row = connection.execute(_RATE_COUNTS, {"host": host}).one_or_none()
+        row = self._rate_counts_row(host)
         if row is not None and _already_counted(row, short, daily, blocked_until, windows_since):
             return
         short_since, daily_since = windows_since
