@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from plugin.analysis.notes import NOTE_END, NOTE_START
@@ -351,6 +352,7 @@ def test_an_endless_outage_ends_in_the_dead_letter_state_with_the_reason(client,
     assert "answered 500" in row.outcome
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_429_with_the_window_spent_defers_every_job_to_the_next_window(client, services, strava, connected):
     strava.add_activity(ATHLETE_ID, 540, name="#retro", streams=CADENCE_STREAMS)
     strava.add_activity(ATHLETE_ID, 541, name="#retro", streams=CADENCE_STREAMS)
@@ -389,6 +391,7 @@ def test_429_with_headroom_is_retried_after_a_short_backoff(client, services, st
     assert services.store.rate_counts("strava").blocked_until is None
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_usage_reaching_the_limit_blocks_before_any_429(client, services, strava, connected):
     strava.rate_usage = [96, 500]  # the next responses report 97 and 98 of 100: 98 keeps the margin
     strava.add_activity(ATHLETE_ID, 543, name="#retro", streams=CADENCE_STREAMS)
@@ -492,6 +495,7 @@ def test_an_event_lost_from_the_queue_is_resumed_from_the_inbox(client, services
     assert count_notes(strava.description(560)) == 1
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_a_deferred_event_is_resumed_only_once_it_is_overdue(client, services, strava, connected):
     strava.add_activity(ATHLETE_ID, 564, name="#retro", streams=CADENCE_STREAMS)
     strava.fail(

@@ -23,6 +23,9 @@ from tests.integration.test_pipeline import (
     reopen_rate_window,
 )
 
+# The tests here count what one rate window allows (the queue order test waits with them, rarely).
+pytestmark = pytest.mark.usefixtures("one_rate_window")
+
 
 def report_headers(store: Store, short: tuple[int, int], daily: tuple[int, int] = (1000, 0)) -> None:
     """What the client does with a response's rate-limit headers."""
