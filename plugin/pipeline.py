@@ -211,15 +211,18 @@ class Pipeline:
 
     # --- tokens and host calls ------------------------------------------------------------------------
 
-    def access_token(self, athlete_id: int, rejected: str | None = None) -> str:
+    def access_token(
+        self, athlete_id: int, rejected: str | None = None, known: TokenSet | None = None
+    ) -> str:
         """A token the host should accept, refreshing it when it expires soon (or was just `rejected`).
+        `known`: the athlete's tokens as just read, to look at before reading them again.
 
         Exactly one process refreshes at a time (a lease in the database); the others wait for the
         rotated token instead of spending the old refresh token, which the host invalidates at once.
         """
         deadline = self._clock() + REFRESH_LEASE_S
         while True:
-            tokens = self.store.tokens(athlete_id)
+            tokens, known = known or self.store.tokens(athlete_id), None
             if tokens is None:
                 raise NeedsReconnect("athlete is no longer connected")
             usable = tokens.access_token != rejected
@@ -299,6 +302,9 @@ class _Annotation:
         self.athlete = athlete
         self.activity_id = activity_id
         self.calls = 0
+        # The token of this activity's calls: taken from the athlete as read, refreshed only when it
+        # expires within the refresh margin (minutes, longer than an annotation takes) or the host refuses it.
+        self._token: str | None = None
 
     def run(self) -> Outcome:
         try:
@@ -360,16 +366,18 @@ class _Annotation:
     def _call(self, request: Callable[[str], T]) -> T:
         """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
         self.pipeline.reserve_call(self.budget_share)
-        token = self.pipeline.access_token(self.athlete.id)
+        if self._token is None:
+            known = self.store.token_set(self.athlete)
+            self._token = self.pipeline.access_token(self.athlete.id, known=known)
         self.calls += 1
         try:
-            return request(token)
+            return request(self._token)
         except Unauthorized:
-            token = self.pipeline.access_token(self.athlete.id, rejected=token)
+            self._token = self.pipeline.access_token(self.athlete.id, rejected=self._token)
         self.pipeline.reserve_call(self.budget_share)
         self.calls += 1
         try:
-            return request(token)
+            return request(self._token)
         except Unauthorized as exc:
             self.store.mark_needs_reconnect(self.athlete.id)
             raise NeedsReconnect("the host refused a freshly refreshed token") from exc

@@ -347,8 +347,10 @@ class Store:
 
     def tokens(self, athlete_id: int) -> TokenSet | None:
         athlete = self.athlete(athlete_id)
-        if athlete is None:
-            return None
+        return None if athlete is None else self.token_set(athlete)
+
+    def token_set(self, athlete: Athlete) -> TokenSet:
+        """The tokens of an athlete already read, decrypted."""
         return TokenSet(
             access_token=self.cipher.decrypt(athlete.access_token_enc),
             refresh_token=self.cipher.decrypt(athlete.refresh_token_enc),
