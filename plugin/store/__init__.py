@@ -334,9 +334,9 @@ class Store:
 
     def athlete(self, athlete_id: int) -> Athlete | None:
         """The athlete, or None if not connected: a copy to read, in no session (changes go through the
-        methods below). One standalone Core read: the worker reads the athlete twice per event (settings,
-        then tokens), and a session's get took twice the CPU and, on a server, three round trips (BEGIN,
-        SELECT, COMMIT) instead of one."""
+        methods below). One standalone Core read: the worker reads the athlete for every event, and a
+        session's get took twice the CPU and, on a server, three round trips (BEGIN, SELECT, COMMIT)
+        instead of one."""
         with self._standalone.connect() as connection:
             row = connection.execute(_ATHLETE, {"athlete_id": athlete_id}).one_or_none()
         return None if row is None else Athlete(**row._mapping)
