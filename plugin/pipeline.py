@@ -222,7 +222,8 @@ class Pipeline:
         """
         deadline = self._clock() + REFRESH_LEASE_S
         while True:
-            tokens, known = known or self.store.tokens(athlete_id), None
+            tokens = known if known is not None else self.store.tokens(athlete_id)
+            known = None  # a second look (after waiting for another process's refresh) reads them again
             if tokens is None:
                 raise NeedsReconnect("athlete is no longer connected")
             usable = tokens.access_token != rejected
