@@ -75,7 +75,10 @@ _RECEIVE_CHECKS = select(_STORED_SUBSCRIPTION, exists().where(Athlete.id == bind
 _EARLIER_EVENT = aliased(InboxEvent)
 # The worker's statements, built once like the webhook's: for the worker's few short statements, building
 # and keying a statement cost more CPU than running it. Parameters are bound at each call.
-_EVENT_AS_READ = select(InboxEvent.__table__).where(InboxEvent.id == bindparam("event_id"))
+_EVENT_STATE = select(InboxEvent.status, InboxEvent.not_before).where(InboxEvent.id == bindparam("event_id"))
+# Claims an event that is due and free, in one statement: open (pending, or working with its lease run out),
+# not put off past now, and no earlier event of its activity still open (one activity's events run in order).
+# It returns what the worker needs of the event, so a claim is one round trip.
 _CLAIM = (
     update(InboxEvent)
     .where(InboxEvent.id == bindparam("event_id"))
@@ -83,10 +86,7 @@ _CLAIM = (
         (InboxEvent.status == "pending")
         | ((InboxEvent.status == "working") & (InboxEvent.lease_until < bindparam("now")))
     )
-    # Still as read: another worker's claim and deferral in between would have changed these.
-    .where(InboxEvent.attempts == bindparam("seen_attempts"))
-    .where(InboxEvent.not_before.is_not_distinct_from(bindparam("seen_not_before")))
-    # Events of one activity run in order: none while an earlier one is open.
+    .where(InboxEvent.not_before.is_(None) | (InboxEvent.not_before <= bindparam("now")))
     .where(
         ~exists().where(
             _EARLIER_EVENT.object_key == InboxEvent.object_key,
@@ -94,11 +94,34 @@ _CLAIM = (
             _EARLIER_EVENT.status.in_(OPEN_STATES),
         )
     )
-    .values(status="working", lease_until=bindparam("lease_until"), attempts=bindparam("claimed_attempts"))
+    .values(status="working", lease_until=bindparam("lease_until"), attempts=InboxEvent.attempts + 1)
+    .returning(
+        InboxEvent.id,
+        InboxEvent.owner_id,
+        InboxEvent.object_type,
+        InboxEvent.object_id,
+        InboxEvent.aspect_type,
+        InboxEvent.updates,
+        InboxEvent.attempts,
+        InboxEvent.not_before,
+    )
 )
 # Its SET clause comes from the parameters' column names (status, outcome, ...).
 _UPDATE_EVENT = update(InboxEvent).where(InboxEvent.id == bindparam("event_id"))
+_SETTLE_EVENT = _UPDATE_EVENT.values(
+    status=bindparam("status"),
+    outcome=bindparam("outcome"),
+    lease_until=None,
+    finished_at=bindparam("finished_at"),
+    host_calls=bindparam("host_calls"),
+)
 _FORGET_RECORD = delete(ActivityRecord).where(ActivityRecord.activity_id == bindparam("activity_id"))
+_BACKWARD_SECONDS_SINCE = (
+    select(func.coalesce(func.sum(ActivityRecord.backward_s), 0.0))
+    .where(ActivityRecord.athlete_id == bindparam("athlete_id"))
+    .where(ActivityRecord.processed_at >= bindparam("since"))
+    .where(ActivityRecord.activity_id != bindparam("except_activity_id"))
+)
 _ATHLETE = select(Athlete.__table__).where(Athlete.id == bindparam("athlete_id"))
 _RATE_COUNTS = select(RateLimitState.__table__).where(RateLimitState.host == bindparam("host"))
 _SWAP_RATE_COUNTS = (
@@ -116,10 +139,24 @@ def _dialect_insert(dialect_name: str, entity: Any) -> Any:
 
 
 def _save_record(dialect_name: str) -> Insert:
-    """INSERT ... ON CONFLICT (activity_id) DO UPDATE: an activity processed again replaces its record."""
-    statement = _dialect_insert(dialect_name, ActivityRecord)
-    replaced = {column.name: statement.excluded[column.name] for column in ActivityRecord.__table__.columns}
+    """INSERT ... ON CONFLICT (activity_id) DO UPDATE: an activity processed again replaces its record. Its
+    values are bound by column name (activity_id, note, ...)."""
+    columns = ActivityRecord.__table__.columns
+    statement = _dialect_insert(dialect_name, ActivityRecord).values(
+        {column.name: bindparam(column.name) for column in columns}
+    )
+    replaced = {column.name: statement.excluded[column.name] for column in columns}
     return statement.on_conflict_do_update(index_elements=[ActivityRecord.activity_id], set_=replaced)
+
+
+def _settle_with_record(save_record: Insert) -> dict[type, Any]:
+    """On PostgreSQL, the settlement of an event with its record's change in the same statement (a
+    data-modifying WITH), by kind of change: one round trip, and atomic without a BEGIN and a COMMIT, each of
+    which psycopg would send as a round trip of its own."""
+    return {
+        ForgottenActivity: _SETTLE_EVENT.add_cte(_FORGET_RECORD.cte("forgotten")),
+        ProcessedActivity: _SETTLE_EVENT.add_cte(save_record.cte("saved")),
+    }
 
 
 def _insert_new_event(dialect_name: str) -> Insert:
@@ -265,6 +302,9 @@ class Store:
             _insert_new_event(self.engine.dialect.name), self.engine.dialect
         )
         self._save_record = _save_record(self.engine.dialect.name)
+        self._settle_with_record = (
+            _settle_with_record(self._save_record) if self.engine.dialect.name == "postgresql" else None
+        )
 
     def create_schema(self) -> None:
         """Create or upgrade the schema (Alembic migrations; many processes may start at once)."""
@@ -594,36 +634,34 @@ class Store:
 
         Returns the event, or why not: "gone" (finished or deleted), "busy" (leased by another worker, or an
         earlier event of the same object is still open: events of one activity run in order), "later"
-        (deferred until not_before).
+        (deferred until not_before). The claim is one statement; only an event it could not claim is read
+        again, to say why.
         """
         now = utcnow()
-        with self._standalone.connect() as connection:  # read first, outside the write
-            row = connection.execute(_EVENT_AS_READ, {"event_id": event_id}).one_or_none()
+        claim = {"event_id": event_id, "now": now, "lease_until": now + lease}
+        with self._standalone.begin() as connection:
+            claimed = connection.execute(_CLAIM, claim).one_or_none()
+        if claimed is None:
+            return self._why_not_claimed(event_id, now)
+        return ClaimedEvent(
+            id=claimed.id,
+            owner_id=claimed.owner_id,
+            object_type=claimed.object_type,
+            object_id=claimed.object_id,
+            aspect_type=claimed.aspect_type,
+            updates=dict(claimed.updates or {}),
+            attempts=claimed.attempts,
+            put_off=claimed.not_before is not None,
+        )
+
+    def _why_not_claimed(self, event_id: int, now: datetime) -> str:
+        with self._standalone.connect() as connection:
+            row = connection.execute(_EVENT_STATE, {"event_id": event_id}).one_or_none()
         if row is None or row.status not in OPEN_STATES:
             return "gone"
         if row.not_before is not None and row.not_before > now:
             return "later"
-        claim = {
-            "event_id": event_id,
-            "now": now,
-            "seen_attempts": row.attempts,
-            "seen_not_before": row.not_before,
-            "lease_until": now + lease,
-            "claimed_attempts": row.attempts + 1,
-        }
-        with self._standalone.begin() as connection:
-            if connection.execute(_CLAIM, claim).rowcount != 1:
-                return "busy"
-        return ClaimedEvent(
-            id=row.id,
-            owner_id=row.owner_id,
-            object_type=row.object_type,
-            object_id=row.object_id,
-            aspect_type=row.aspect_type,
-            updates=dict(row.updates or {}),
-            attempts=row.attempts + 1,
-            put_off=row.not_before is not None,
-        )
+        return "busy"
 
     def finish_event(
         self,
@@ -639,16 +677,24 @@ class Store:
             "event_id": event_id,
             "status": status,
             "outcome": outcome[:300],
-            "lease_until": None,
             "finished_at": now,
             "host_calls": host_calls,
         }
+        if record is None:
+            with self._standalone.begin() as connection:
+                connection.execute(_SETTLE_EVENT, settled)
+            return
+        if isinstance(record, ForgottenActivity):
+            change, values = _FORGET_RECORD, {"activity_id": record.activity_id}
+        else:
+            change, values = self._save_record, {**asdict(record), "processed_at": now}
+        if self._settle_with_record is not None:
+            with self._standalone.begin() as connection:
+                connection.execute(self._settle_with_record[type(record)], {**settled, **values})
+            return
         with self.engine.begin() as connection:
-            connection.execute(_UPDATE_EVENT, settled)
-            if isinstance(record, ForgottenActivity):
-                connection.execute(_FORGET_RECORD, {"activity_id": record.activity_id})
-            elif isinstance(record, ProcessedActivity):
-                connection.execute(self._save_record, {**asdict(record), "processed_at": now})
+            connection.execute(_SETTLE_EVENT, settled)
+            connection.execute(change, values)
 
     def defer_event(self, event_id: int, not_before: datetime, outcome: str, refund_attempt: bool) -> None:
         """Put a leased event back to wait. A rate-limit deferral is not a failed attempt."""
@@ -745,14 +791,10 @@ class Store:
 
     def backward_seconds_since(self, athlete_id: int, since: datetime, except_activity_id: int) -> float:
         """The athlete's backward time in activities processed since `since`, leaving one activity out."""
-        with self.session() as session:
-            total = session.scalar(
-                select(func.coalesce(func.sum(ActivityRecord.backward_s), 0.0))
-                .where(ActivityRecord.athlete_id == athlete_id)
-                .where(ActivityRecord.processed_at >= since)
-                .where(ActivityRecord.activity_id != except_activity_id)
-            )
-            return float(total or 0.0)
+        parameters = {"athlete_id": athlete_id, "since": since, "except_activity_id": except_activity_id}
+        with self._standalone.connect() as connection:
+            total = connection.execute(_BACKWARD_SECONDS_SINCE, parameters).scalar()
+        return float(total or 0.0)
 
     def expire_old_data(self) -> int:
         """Remove processing records and finished inbox events older than the retention period."""

@@ -186,9 +186,32 @@ def test_an_event_whose_record_cannot_be_saved_is_not_settled(database_url):
     assert connected.activity_record(81) is None
 
 
-def test_a_claim_gives_way_when_another_worker_took_the_event_between_its_read_and_its_write(
-    database_url,
-):
+def test_a_claim_takes_only_an_event_that_is_due_and_free_and_says_why_not(database_url):
+    connected = connected_store(database_url)
+    first, second, other_activity = connected.receive_events(
+        [new_event(83, event_time=1_790_000_000), new_event(83, event_time=1_790_000_001), new_event(84)]
+    )
+    claimed = connected.claim_event(first, timedelta(minutes=5))
+    assert isinstance(claimed, ClaimedEvent)
+    assert (claimed.id, claimed.object_id, claimed.attempts, claimed.put_off) == (first, 83, 1, False)
+    assert claimed.updates == {"title": "Backward 5k"}
+    assert connected.claim_event(first, timedelta(minutes=5)) == "busy"  # leased
+    assert connected.claim_event(second, timedelta(minutes=5)) == "busy"  # its activity's first is open
+    # A lease that has run out (a worker died) is taken over, and counts as another attempt.
+    assert connected.claim_event(other_activity, timedelta(seconds=-1)).attempts == 1
+    assert connected.claim_event(other_activity, timedelta(minutes=5)).attempts == 2
+    # Put off: not before its time; then claimed, marked as put off.
+    connected.defer_event(first, utcnow() + timedelta(minutes=10), "deferred", refund_attempt=True)
+    assert connected.claim_event(first, timedelta(minutes=5)) == "later"
+    connected.defer_event(first, utcnow() - timedelta(seconds=1), "deferred", refund_attempt=False)
+    assert connected.claim_event(first, timedelta(minutes=5)).put_off
+    connected.finish_event(first, "done", "note written", 3)
+    assert connected.claim_event(first, timedelta(minutes=5)) == "gone"
+    assert connected.claim_event(10_000_000, timedelta(minutes=5)) == "gone"
+    assert isinstance(connected.claim_event(second, timedelta(minutes=5)), ClaimedEvent)
+
+
+def test_a_claim_gives_way_when_another_worker_took_and_put_off_the_event_just_before(database_url):
     connected = connected_store(database_url)
     (event_id,) = connected.receive_events([new_event(82)])
     other = store(database_url)  # another worker process, on its own connections
@@ -202,8 +225,8 @@ def test_a_claim_gives_way_when_another_worker_took_the_event_between_its_read_a
 
     raced: list[bool] = []
     event.listen(connected.engine, "before_cursor_execute", other_worker_first)
-    # Its read saw the event pending with no attempts; by its write, it was claimed and put off meanwhile.
-    assert connected.claim_event(event_id, timedelta(minutes=5)) == "busy"
+    # By the time its claim ran, the event was claimed and put off until later: the claim takes nothing.
+    assert connected.claim_event(event_id, timedelta(minutes=5)) == "later"
     assert raced == [True]
     with connected.session() as session:
         row = session.get(InboxEvent, event_id)
