@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from huey import Huey, MemoryHuey, SqliteHuey, crontab
-from huey.storage import PriorityRedisStorage, SqliteStorage
+from huey import Huey, crontab
+from huey.storage import MemoryStorage, PriorityRedisStorage, SqliteStorage
 
 from plugin.pipeline import Pipeline
 from plugin.store import DATABASE_UNAVAILABLE, Store, describe_database_error
@@ -25,6 +25,25 @@ log = logging.getLogger(__name__)
 RESUME_AFTER = timedelta(seconds=60)
 # Queue priority of a fresh event (higher runs first; everything else has none, i.e. 0).
 FRESH_PRIORITY = 10
+
+
+class _Huey(Huey):
+    """Huey without task revocation. Backstride revokes no task: an event is settled in the inbox, and a task
+    for a settled event finds nothing to do. Huey looks up every task's revocation flags before running it
+    and deletes its flag after: two round trips to Redis per task, or on the embedded queue a read and a
+    write transaction, which the web's enqueues wait for."""
+
+    def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
+        return False
+
+    def delete(self, key: str) -> bool:
+        if key.startswith(_REVOKE_FLAG_PREFIX):
+            return False
+        return super().delete(key)
+
+
+# How Huey names a task's revocation flag (huey.api.Task.revoke_id).
+_REVOKE_FLAG_PREFIX = "r:"
 
 
 class _SqliteQueueStorage(SqliteStorage):
@@ -122,11 +141,11 @@ def make_huey(queue_url: str) -> Huey:
         path = queue_url.split("sqlite:///", 1)[1] if queue_url.startswith("sqlite:///") else ""
         if not path:
             raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: expected sqlite:///PATH")
-        return SqliteHuey(name="backstride", filename=path, results=False, storage_class=_SqliteQueueStorage)
+        return _Huey(name="backstride", filename=path, results=False, storage_class=_SqliteQueueStorage)
     if scheme in ("redis", "rediss", "unix"):
-        return Huey(name="backstride", url=queue_url, results=False, storage_class=_RedisQueueStorage)
+        return _Huey(name="backstride", url=queue_url, results=False, storage_class=_RedisQueueStorage)
     if scheme == "memory":
-        return MemoryHuey(name="backstride", results=False)
+        return _Huey(name="backstride", results=False, storage_class=MemoryStorage)
     raise ValueError(f"BACKSTRIDE_QUEUE_URL {queue_url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")
 
 
