@@ -1,10 +1,15 @@
-"""The webhook's work behind the HTTP: store a delivery in the inbox, enqueue its event, say what happened.
+"""The webhook's work behind the HTTP: store a delivery in the inbox, say what happened, enqueue its event.
 
 Deliveries that arrive together are written together. A web process answers several deliveries at once (one
 per server thread); while one thread writes, the others' deliveries wait, and the next write takes all of
 them in one transaction and enqueues them in one go. Under a burst that is one wait for the database's write
 lock and one commit per few deliveries instead of per delivery, and threads that wait for their answer sleep
-rather than contend for the lock. A lone delivery is written at once, as before."""
+rather than contend for the lock. A lone delivery is written at once, as before.
+
+A delivery is answered once it is stored: the inbox, not the queue, is the record of the work. The thread
+that wrote a batch enqueues its events after the batch is answered and while the next batch is written, so
+that neither waits for the queue's round trip. An enqueue that fails, or never happens because the process
+died, leaves its events to the resume task (plugin/jobs.py)."""
 
 from __future__ import annotations
 
@@ -57,11 +62,12 @@ class Intake:
     def _write_waiting(self) -> None:
         with self._lock:
             batch, self._waiting = self._waiting, []
+        stored: list[int] = []
         try:
             answers = self.store.receive_events([delivery.event for delivery in batch])
             for delivery, answer in zip(batch, answers, strict=True):
                 delivery.answer = answer
-            self._enqueue([answer for answer in answers if isinstance(answer, int)])
+            stored = [answer for answer in answers if isinstance(answer, int)]
         except BaseException as exc:  # noqa: BLE001 - every waiting thread raises it in its own request
             for delivery in batch:
                 delivery.error = exc
@@ -74,6 +80,9 @@ class Intake:
                     self._writing = False
             for delivery in batch:
                 delivery.answered.set()
+        # A stored event is accepted: the others of the batch have their answer, and the next batch is
+        # written, while this thread enqueues the events (see _enqueue).
+        self._enqueue(stored)
 
     def _enqueue(self, event_ids: list[int]) -> None:
         if not event_ids:

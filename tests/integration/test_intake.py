@@ -99,6 +99,40 @@ def test_a_database_error_answers_every_delivery_of_the_write_and_the_next_ones_
     assert stored_objects(services) == [1, 2]
 
 
+def test_a_slow_enqueue_holds_up_neither_the_next_deliveries_nor_their_answers(
+    app, services, connected, monkeypatch
+):
+    # A delivery is accepted once stored; its thread then enqueues it, while the next ones are written.
+    enqueue = services.queue.enqueue_fresh
+    release = threading.Event()
+    enqueued: list[list[int]] = []
+
+    def first_enqueue_held(event_ids):
+        enqueued.append(list(event_ids))
+        if len(enqueued) == 1:
+            assert release.wait(10)
+        enqueue(event_ids)
+
+    monkeypatch.setattr(services.queue, "enqueue_fresh", first_enqueue_held)
+    first: list = []
+    thread = threading.Thread(
+        target=lambda: first.append(app.test_client().post("/webhooks/strava", json=event(1)))
+    )
+    thread.start()
+    wait_for(lambda: len(enqueued) == 1, 10, "the first delivery's enqueue")
+
+    second = app.test_client().post("/webhooks/strava", json=event(2))
+    assert second.get_json()["status"] == "accepted"
+    assert stored_objects(services) == [1, 2]
+    assert first == []  # its thread is still enqueueing
+    release.set()
+    thread.join(timeout=20)
+    assert first[0].get_json()["status"] == "accepted"
+    with services.store.session() as session:
+        stored_ids = set(session.scalars(select(InboxEvent.id)))
+    assert {task.args[0] for task in services.queue.huey.pending()} == stored_ids
+
+
 @pytest.fixture(params=["embedded", "redis"])
 def queue_url(request, tmp_path) -> str:
     if request.param == "embedded":
@@ -122,3 +156,27 @@ def test_fresh_events_go_into_the_queue_in_one_write(services, queue_url, count)
     assert outside.queue_size() == count + 1
     queue.enqueue_fresh([7, 8])
     assert [queue.huey.dequeue().args[0] for _ in range(2)] == [7, 8]  # ahead of the backlog
+
+
+def test_running_a_task_costs_the_redis_queue_one_command(services, redis_server):
+    # Taking the task is all: no look-up of revocation flags before it runs, no deletion after.
+    import redis
+
+    from plugin.jobs import Queue, make_huey
+
+    url = redis_server.new_url()
+    queue = Queue(make_huey(url), services.store, services.pipeline)
+    queue.enqueue_fresh([12345])  # no such event: its task finds it gone
+    client = redis.Redis.from_url(url)
+
+    def commands() -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {name: stats[name]["calls"] for name in stats if name != "cmdstat_info"}
+
+    before = commands()
+    task = queue.huey.dequeue()
+    queue.huey.execute(task)
+    after = commands()
+    assert task.args == (12345,)
+    used = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    assert used == {"cmdstat_bzpopmin": 1}  # a worker's blocking pop
