@@ -28,8 +28,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from plugin import create_app  # noqa: E402
-from plugin.store import TokenSet  # noqa: E402
-from tests.conftest import ATHLETE_ID, event, run_queue  # noqa: E402
+from tests.conftest import ATHLETE_ID, connect_athlete, event, run_queue  # noqa: E402
 from tests.fake_strava import API, CLIENT_ID, CLIENT_SECRET, OAUTH, FakeStrava  # noqa: E402
 from tests.integration.test_pipeline import CADENCE_STREAMS  # noqa: E402
 from tests.system_packages import PostgresServer, RedisServer  # noqa: E402
@@ -92,15 +91,7 @@ def main() -> None:
             app = create_app(env)
             services = app.extensions["backstride"]
             services.queue.huey.storage.blocking = False  # run what is due, then stop
-            strava.add_athlete(ATHLETE_ID)
-            grant = strava.grant(ATHLETE_ID)
-            services.store.save_athlete(
-                ATHLETE_ID,
-                TokenSet(grant["access_token"], grant["refresh_token"], grant["expires_at"]),
-                frozenset({"activity:read_all", "activity:write", "profile:read_all"}),
-                host_weight_kg=62.0,
-                host_units="metric",
-            )
+            connect_athlete(services.store, strava)
             services.store.set_subscription_id(SUBSCRIPTION_ID)
             client = app.test_client()
             kinds: dict[str, Callable[[int], None]] = {

@@ -112,11 +112,17 @@ def client(app):
 @pytest.fixture
 def connected(services, strava):
     """A made-up athlete connected with every scope; returns the athlete id."""
+    return connect_athlete(services.store, strava)
+
+
+def connect_athlete(store, strava: FakeStrava) -> int:
+    """A made-up athlete at the fake host, connected with every scope as the OAuth callback would store it;
+    returns the athlete id."""
     from plugin.store import TokenSet
 
     strava.add_athlete(ATHLETE_ID)
     grant = strava.grant(ATHLETE_ID)
-    services.store.save_athlete(
+    store.save_athlete(
         ATHLETE_ID,
         TokenSet(grant["access_token"], grant["refresh_token"], grant["expires_at"]),
         frozenset({"activity:read_all", "activity:write", "profile:read_all"}),
