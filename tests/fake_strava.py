@@ -46,7 +46,8 @@ class FakeStrava:
         self.subscriptions: dict[int, str] = {}
         self.faults: list[Fault] = []
         self.rate_usage = [0, 0]  # 15-min, daily (non-upload)
-        self.rate_limit = (100, 1000)
+        self.rate_limit = (100, 1000)  # the read limit: 15-min, daily
+        self.overall_rate_limit = (200, 2000)
         self._ids = itertools.count(1000)
         self._install()
 
@@ -205,7 +206,7 @@ class FakeStrava:
         limits = f"{self.rate_limit[0]},{self.rate_limit[1]}"
         usage = f"{self.rate_usage[0]},{self.rate_usage[1]}"
         return {
-            "X-RateLimit-Limit": "200,2000",
+            "X-RateLimit-Limit": f"{self.overall_rate_limit[0]},{self.overall_rate_limit[1]}",
             "X-RateLimit-Usage": usage,
             "X-ReadRateLimit-Limit": limits,
             "X-ReadRateLimit-Usage": usage,
