@@ -27,7 +27,7 @@ from machine import describe
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from plugin import create_app  # noqa: E402
+from plugin.web import create_app  # noqa: E402
 from tests.conftest import ATHLETE_ID, connect_athlete, event, run_queue  # noqa: E402
 from tests.fake_strava import API, CLIENT_ID, CLIENT_SECRET, OAUTH, FakeStrava  # noqa: E402
 from tests.integration.test_pipeline import CADENCE_STREAMS  # noqa: E402

@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.hosts.base import HostError
+from plugin.lifetime import ending_with_parent
 from plugin.logs import access_log_format, configure_logging
 
 log = logging.getLogger("backstride")
@@ -26,6 +28,8 @@ SWITCH_INTERVAL_S = 0.001
 # latency and rate limit; a worker with a backlog would otherwise take a core's worth of CPU from the web
 # server during a burst of deliveries.
 WORKER_NICENESS = 10
+# How often the supervisor looks at its children when no signal has woken it (a child's exit does).
+SUPERVISOR_CHECK_S = 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,10 +129,6 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_worker:
-        from plugin.store import Store
-
-        # The schema exists before either child starts, so they never race to create it.
-        Store(settings.database_url, settings.token_key).create_schema()
         # A small parent supervises two children, the web server and the queue worker, so that neither
         # one's process management (gunicorn reaps every child of its master) interferes with the other.
         web = [
@@ -148,8 +148,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from gunicorn.app.base import BaseApplication
 
-    from plugin import create_app
     from plugin.services import build_services
+    from plugin.web import create_app
 
     build_services(settings)  # creates the schema once, before workers fork, and fails early if broken
 
@@ -192,13 +192,20 @@ class _Supervisor:
         self.stopping = False
 
     def run(self) -> int:
+        # Signals (a stop, a child's exit) write to this pipe, so the loop wakes at once instead of at its
+        # next check.
+        wake, wake_write = os.pipe()
+        os.set_blocking(wake, False)
+        os.set_blocking(wake_write, False)
+        previous_wakeup = signal.set_wakeup_fd(wake_write)
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
         try:
             for name in self.commands:
                 self._spawn(name)
             restarts = 0
             while not self.stopping:
-                time.sleep(0.5)
+                self._wait(wake, SUPERVISOR_CHECK_S)
                 if self.stopping:
                     break
                 web_code = self.children["web"].poll()
@@ -206,24 +213,41 @@ class _Supervisor:
                     log.error("web server exited with %s; stopping", web_code)
                     return web_code or 1
                 worker_code = self.children["worker"].poll()
-                if worker_code is not None and not self.stopping:
+                if worker_code is not None:
                     restarts += 1
                     log.warning("queue worker exited with %s; restarting it", worker_code)
-                    time.sleep(min(30.0, 0.5 * 2 ** min(restarts, 6)))  # no tight crash loop
-                    self._spawn("worker")
+                    self._wait(wake, min(30.0, 0.5 * 2 ** min(restarts, 6)))  # no tight crash loop
+                    if not self.stopping:
+                        self._spawn("worker")
             return 0
         finally:
             self._terminate_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            signal.set_wakeup_fd(previous_wakeup)
+            os.close(wake)
+            os.close(wake_write)
+
+    def _wait(self, wake: int, seconds: float) -> None:
+        """Up to `seconds`, or until a signal arrives."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            if select.select([wake], [], [], left)[0]:
+                try:
+                    while os.read(wake, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                return
 
     def _spawn(self, name: str) -> None:
         # Set in the child before it runs, so every thread it starts inherits it (the supervisor has no
-        # threads of its own, which is what makes preexec_fn safe here).
+        # threads of its own, which is what makes preexec_fn safe here). A child also ends when the
+        # supervisor dies, even by SIGKILL, so that a restart finds the port free.
         lower_priority = (lambda: os.nice(WORKER_NICENESS)) if name == "worker" else None
         self.children[name] = subprocess.Popen(  # noqa: S603 - our own interpreter
             self.commands[name],
-            preexec_fn=lower_priority,
+            preexec_fn=ending_with_parent(then=lower_priority),
         )
 
     def _stop(self, signum: int, _frame: object) -> None:
@@ -245,9 +269,17 @@ class _Supervisor:
 # --- demo and sandbox -------------------------------------------------------------------------------------
 
 
+def _stop_like_ctrl_c(_signum: int, _frame: object) -> None:
+    # The clean-up this starts (stopping every process the command started) is not cut short by another one.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from plugin.demo import run_demo
 
+    # `kill PID` stops the demo as Ctrl-C does: with the plugin and the sandbox it started.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     return run_demo(once=args.once)
 
 
@@ -262,6 +294,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"Sandbox host on {base} (Ctrl-C to stop). Point a plugin at it with:")
     print(f"  STRAVA_OAUTH_URL={base}{args.oauth_prefix} STRAVA_API_URL={base}{args.api_prefix}")
     print(f"  STRAVA_CLIENT_ID={config.client_id} STRAVA_CLIENT_SECRET={config.client_secret}", flush=True)
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
         server.start()
         threading.Event().wait()

@@ -67,7 +67,7 @@ def _where(path: Any) -> str:
 
 
 def _throwaway_app(instance_dir: str) -> Flask:
-    from plugin import create_app
+    from plugin.web import create_app
 
     # An app built only for its routes: a scratch instance directory, an in-memory database, no queue.
     return create_app(

@@ -7,11 +7,13 @@ import time
 import pytest
 import responses
 
-from plugin import create_app
 from plugin.hosts.strava.ratelimit import next_quarter_hour
 from plugin.store import utcnow
+from plugin.web import create_app
 from tests.fake_strava import API, CLIENT_ID, CLIENT_SECRET, OAUTH, FakeStrava
 from tests.system_packages import PostgresServer, RedisServer
+
+pytest_plugins = ["tests.support.processes", "pytester"]
 
 VERIFY_TOKEN = "verify-token-for-tests"
 PUBLIC_URL = "https://backstride.test"

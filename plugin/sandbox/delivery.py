@@ -72,14 +72,18 @@ class Deliverer:
             time.sleep(0.02)
         return True
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued, then end, closing the connections kept open to the subscriber."""
         self._queue.put(None)
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
             delivery = self._queue.get()
             try:
                 if delivery is None:
+                    # Its kept-alive connection would hold up a graceful stop of the plugin's web server.
+                    self._session.close()
                     return
                 self._deliver(delivery)
             finally:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from plugin.lifetime import ending_with_parent
 from plugin.sandbox.app import create_sandbox
 from plugin.sandbox.server import LoopbackServer, free_port
 from plugin.sandbox.state import SandboxConfig
@@ -74,6 +75,9 @@ class Stack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # The plugin ends with the process that started it (the demo, a test run), even when that
+                # one is killed without a chance to stop it.
+                preexec_fn=ending_with_parent(),
             )
         self._wait_healthy(timeout)
 
@@ -84,9 +88,11 @@ class Stack:
         self.plugin = None
 
     def stop(self) -> None:
+        if self.sandbox:
+            # First, so that no delivery's kept-alive connection holds up the web server's graceful stop.
+            self.sandbox_app.extensions["sandbox_deliverer"].stop()
         self.stop_plugin()
         if self.sandbox:
-            self.sandbox_app.extensions["sandbox_deliverer"].stop()
             self.sandbox.stop()
             self.sandbox = None
         if self._own_instance:
@@ -315,16 +321,15 @@ class Stack:
 
 
 def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Signal a process started with start_new_session=True and all of its children; SIGKILL them if they
-    have not ended within 20 s."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    """Signal a process started with start_new_session=True and all of its children; SIGKILL the group if
+    its leader has not ended within 20 s, and whatever of the group outlived the leader."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+    with suppress(ProcessLookupError):  # raised when the whole group has ended
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    process.wait()
 
 
 def child_pids(pid: int) -> list[int]:

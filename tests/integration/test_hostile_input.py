@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import MultiDict
 
-from plugin import MAX_REQUEST_BYTES
 from plugin.store.models import Athlete, InboxEvent
+from plugin.web import MAX_REQUEST_BYTES
 from tests.conftest import ATHLETE_ID, VERIFY_TOKEN, event, run_queue
 from tests.fake_strava import CLIENT_SECRET
 

@@ -182,7 +182,7 @@ def test_the_signed_in_session_expires_after_12_hours(client, strava):
     from datetime import UTC, datetime
     from email.utils import parsedate_to_datetime
 
-    from plugin import SESSION_LIFETIME_S
+    from plugin.web import SESSION_LIFETIME_S
 
     strava.add_athlete(ATHLETE_ID)
     state = start_connect(client)["state"]

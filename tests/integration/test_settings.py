@@ -260,7 +260,7 @@ def test_privacy_and_support_pages(client, path, heading):
 
 
 def test_session_cookie_is_not_secure_on_plain_http(env, strava):
-    from plugin import create_app
+    from plugin.web import create_app
 
     app = create_app({**env, "BACKSTRIDE_PUBLIC_URL": "http://127.0.0.1:5000"}, TESTING=True)
     cookie = app.test_client().get("/connect").headers.get("Set-Cookie", "")
