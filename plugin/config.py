@@ -50,6 +50,9 @@ class Settings:
     token_refresh_margin_s: int = 600
     # "text" for people, "json" (one object per line) for log collectors.
     log_format: str = "text"
+    # The first wait before a failed job runs again (it doubles with each attempt), and after a 429 whose
+    # headers still show headroom.
+    retry_base_s: float = 30.0
 
     @property
     def is_production(self) -> bool:
@@ -109,6 +112,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if log_format not in ("text", "json"):
         raise ConfigError(f"BACKSTRIDE_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
 
+    retry_base_s = _seconds(get("BACKSTRIDE_RETRY_BASE_S"), "BACKSTRIDE_RETRY_BASE_S", default=30.0)
+
     return Settings(
         env=env,
         instance_dir=instance_dir,
@@ -123,7 +128,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         strava_oauth_url=(get("STRAVA_OAUTH_URL") or "https://www.strava.com/oauth").rstrip("/"),
         strava_api_url=(get("STRAVA_API_URL") or "https://www.strava.com/api/v3").rstrip("/"),
         log_format=log_format,
+        retry_base_s=retry_base_s,
     )
+
+
+def _seconds(text: str, name: str, default: float) -> float:
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not 0.1 <= value <= 3600:
+        raise ConfigError(f"{name} must be between 0.1 and 3600 seconds, not {text}")
+    return value
 
 
 def _dev_secrets(instance_dir: Path) -> dict[str, str]:

@@ -100,12 +100,14 @@ class Pipeline:
         host: Host,
         *,
         refresh_margin_s: int = 600,
+        retry_base: timedelta = RETRY_BASE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.host = host
         self.refresh_margin_s = refresh_margin_s
+        self.retry_base = retry_base
         self._clock = clock
         self._sleep = sleep
 
@@ -171,7 +173,7 @@ class Pipeline:
             self.store.finish_event(event.id, "dead", f"gave up after {event.attempts} attempts: {reason}")
             log.error("event %s dead after %d attempts: %s", event.id, event.attempts, reason)
             return Verdict("dead")
-        backoff = min(RETRY_BASE * (2 ** (event.attempts - 1)), RETRY_CAP)
+        backoff = min(self.retry_base * (2 ** (event.attempts - 1)), RETRY_CAP)
         delay = backoff * (0.75 + random.random() / 2)  # noqa: S311 - jitter, not security
         self.store.defer_event(event.id, utcnow() + delay, f"will retry: {reason}", refund_attempt=False)
         log.warning(

@@ -4,7 +4,7 @@ The web app, the worker and the CLI all start here, so each process wires things
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from plugin.config import Settings
 from plugin.hosts.strava import StravaClient
@@ -46,7 +46,13 @@ def build_services(settings: Settings) -> Services:
         timeout=settings.host_timeout,
         attempts=settings.host_attempts,
         on_rate_limit=remember_rate_limit,
+        short_backoff=timedelta(seconds=settings.retry_base_s),
     )
-    pipeline = Pipeline(store, host, refresh_margin_s=settings.token_refresh_margin_s)
+    pipeline = Pipeline(
+        store,
+        host,
+        refresh_margin_s=settings.token_refresh_margin_s,
+        retry_base=timedelta(seconds=settings.retry_base_s),
+    )
     queue = Queue(make_huey(settings.queue_url), store, pipeline)
     return Services(settings, store, host, pipeline, queue, Intake(store, queue))

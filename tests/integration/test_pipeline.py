@@ -340,6 +340,30 @@ def test_an_outage_defers_the_job_and_it_finishes_when_the_host_is_back(client, 
     assert count_notes(strava.description(531)) == 1
 
 
+@pytest.fixture
+def retry_base_2s(env):
+    """BACKSTRIDE_RETRY_BASE_S=2 for the app built after it (list it before `client`)."""
+    env["BACKSTRIDE_RETRY_BASE_S"] = "2"
+
+
+def test_the_first_retry_waits_about_30_s(client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 533, name="#retro", streams=CADENCE_STREAMS)
+    strava.fail("GET", "/activities/533$", 503, times=3)
+    before = utcnow()
+    deliver(client, services, event(533))
+    wait = inbox_row(services, 533).not_before - before
+    assert timedelta(seconds=22.5) <= wait <= timedelta(seconds=38.5)  # 30 s, jittered by +/- 25%
+
+
+def test_the_retry_base_setting_shortens_the_wait(retry_base_2s, client, services, strava, connected):
+    strava.add_activity(ATHLETE_ID, 534, name="#retro", streams=CADENCE_STREAMS)
+    strava.fail("GET", "/activities/534$", 503, times=3)
+    before = utcnow()
+    deliver(client, services, event(534))
+    wait = inbox_row(services, 534).not_before - before
+    assert timedelta(seconds=1.5) <= wait <= timedelta(seconds=3.5)
+
+
 def test_an_endless_outage_ends_in_the_dead_letter_state_with_the_reason(client, services, strava, connected):
     strava.add_activity(ATHLETE_ID, 532, name="#retro")
     strava.fail("GET", "/activities/532$", 500, times=1000)

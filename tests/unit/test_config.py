@@ -250,3 +250,14 @@ def test_redirect_and_webhook_urls_follow_the_public_url(tmp_path):
 
     assert settings.redirect_uri == "https://backstride.example.org/plugin/oauth/callback"
     assert settings.webhook_callback_url == "https://backstride.example.org/plugin/webhooks/strava"
+
+
+def test_retry_base_defaults_to_30_s_and_can_be_shortened(tmp_path):
+    assert load_settings(dev(tmp_path)).retry_base_s == 30.0
+    assert load_settings(dev(tmp_path, BACKSTRIDE_RETRY_BASE_S="1.5")).retry_base_s == 1.5
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "7200", "nan"])
+def test_a_retry_base_that_is_no_sensible_number_of_seconds_is_named(tmp_path, value):
+    with pytest.raises(ConfigError, match="BACKSTRIDE_RETRY_BASE_S"):
+        load_settings(dev(tmp_path, BACKSTRIDE_RETRY_BASE_S=value))

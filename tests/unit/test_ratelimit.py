@@ -171,6 +171,12 @@ def test_retry_after_429_without_headers_is_a_short_backoff():
     assert retry_after_429(None, now) == (now + timedelta(seconds=30), False)
 
 
+def test_retry_after_429_with_headroom_waits_the_backoff_it_is_given():
+    now = datetime(2024, 5, 17, 10, 7, 13)
+
+    assert retry_after_429(None, now, timedelta(seconds=2)) == (now + timedelta(seconds=2), False)
+
+
 def test_retry_after_429_with_spent_window_waits_for_the_window():
     now = datetime(2024, 5, 17, 10, 7, 13)
 

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -25,7 +25,7 @@ from plugin.hosts.base import (
     TokenGrant,
     Unauthorized,
 )
-from plugin.hosts.strava.ratelimit import RateLimitStatus, read_rate_limits, retry_after_429
+from plugin.hosts.strava.ratelimit import SHORT_BACKOFF, RateLimitStatus, read_rate_limits, retry_after_429
 from plugin.hosts.strava.schemas import (
     STREAM_KEYS,
     ActivitySchema,
@@ -62,6 +62,7 @@ class StravaClient:
         attempts: int = 3,
         backoff_base_s: float = 0.5,
         on_rate_limit: Callable[[RateLimitStatus, datetime], None] | None = None,
+        short_backoff: timedelta = SHORT_BACKOFF,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
@@ -72,6 +73,7 @@ class StravaClient:
         self.client_secret = client_secret
         self.timeout = timeout
         self.attempts = max(1, attempts)
+        self.short_backoff = short_backoff
         self.backoff_base_s = backoff_base_s
         self.on_rate_limit = on_rate_limit
         self.session = session or requests.Session()
@@ -265,7 +267,7 @@ class StravaClient:
         if code < 400:
             return
         if code == 429:
-            retry_at, spent = retry_after_429(status, now)
+            retry_at, spent = retry_after_429(status, now, self.short_backoff)
             raise RateLimited(retry_at, spent)
         if code >= 500:
             raise HostUnavailable(f"{what}: answered {code}")

@@ -98,12 +98,14 @@ def read_rate_limits(headers: Mapping[str, str]) -> RateLimitStatus | None:
     return RateLimitStatus(short=_tightest(shorts), daily=_tightest(dailies))
 
 
-def retry_after_429(status: RateLimitStatus | None, now: datetime) -> tuple[datetime, bool]:
+def retry_after_429(
+    status: RateLimitStatus | None, now: datetime, short_backoff: timedelta = SHORT_BACKOFF
+) -> tuple[datetime, bool]:
     """(when to try again, whether a whole window is spent) for a 429 answer."""
     blocked = status.blocked_until(now) if status else None
     if blocked is not None:
         return blocked, True
-    return now + SHORT_BACKOFF, False
+    return now + short_backoff, False
 
 
 def quarter_hour_start(now: datetime) -> datetime:
