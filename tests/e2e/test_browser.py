@@ -1,8 +1,11 @@
 """The runner's pages in a real browser: Debian's Chromium, driven by Playwright, against `backstride serve`
-and the sandbox host over loopback. Saves the screenshots docs/ uses (docs/screenshots/)."""
+and the sandbox host over loopback. Takes the screenshots docs/ uses: into docs/screenshots/ when
+UPDATE_SCREENSHOTS=1, else into a temporary directory, so that a test run changes no file of the project."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,11 @@ from tests.system_packages import require_program
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "backstride-screenshots"
+)
 # Chromium as root in a container, on a machine with no outside network: no sandbox, no background fetches.
 CHROMIUM_ARGS = [
     "--no-sandbox",
