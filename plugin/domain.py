@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from typing import Literal
+
+import numpy as np
 
 # Sports in which a person moves on foot; anything else is out of scope.
 FOOT_SPORTS = frozenset({"Run", "TrailRun", "VirtualRun", "Walk", "Hike", "Snowshoe"})
@@ -57,18 +60,50 @@ class Activity:
         return self.sport_type in FOOT_SPORTS
 
 
-@dataclass(frozen=True)
-class Streams:
-    """Per-sample series; a series the device did not record is None."""
+def _series(values: Sequence[float | None] | np.ndarray, dtype: type) -> np.ndarray:
+    """A read-only 1-d array of the values; a missing value (None) is NaN (False for a flag)."""
+    array = np.asarray(values)
+    if array.dtype == object:  # None somewhere
+        missing = 0.0 if dtype is bool else np.nan
+        array = np.asarray([missing if x is None else x for x in values], dtype=np.float64)
+    array = np.array(array, dtype=dtype, ndmin=1).reshape(-1)
+    array.setflags(write=False)
+    return array
 
-    time: tuple[float, ...] = ()
-    distance: tuple[float, ...] | None = None
-    velocity_smooth: tuple[float, ...] | None = None
-    cadence: tuple[float, ...] | None = None  # per leg
-    heartrate: tuple[float, ...] | None = None
-    grade_smooth: tuple[float, ...] | None = None
-    altitude: tuple[float, ...] | None = None
-    moving: tuple[bool, ...] | None = None
+
+@dataclass(frozen=True, eq=False)
+class Streams:
+    """Per-sample series as numpy arrays (float64; moving is bool), whatever sequence they were built from; a
+    series the device did not record is None. The arrays are read-only: a Streams is a value."""
+
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distance: np.ndarray | None = None
+    velocity_smooth: np.ndarray | None = None
+    cadence: np.ndarray | None = None  # per leg
+    heartrate: np.ndarray | None = None
+    grade_smooth: np.ndarray | None = None
+    altitude: np.ndarray | None = None
+    moving: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            values = getattr(self, item.name)
+            if values is not None:
+                kind = bool if item.name == "moving" else np.float64
+                object.__setattr__(self, item.name, _series(values, kind))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Streams):
+            return NotImplemented
+        for item in fields(self):
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if (mine is None) != (theirs is None):
+                return False
+            if mine is not None and not np.array_equal(mine, theirs, equal_nan=mine.dtype != bool):
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment] - arrays are not hashable, and neither is a Streams
 
     @property
     def is_empty(self) -> bool:

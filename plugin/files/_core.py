@@ -355,7 +355,7 @@ def weighted_mean(
     plain = 0.0
     for i in range(max(first, 0), last + 1):
         v = values[i]
-        if v is None or v <= 0:
+        if v is None or not v > 0:  # also NaN, a value a stream did not have
             continue
         w = min(time[i] - time[i - 1], MAX_WEIGHT_S) if i > 0 else 0.0
         total += v * w
@@ -368,7 +368,7 @@ def weighted_mean(
 
 
 def elevation_gain(altitude: Sequence[float] | None) -> float | None:
-    if not altitude:
+    if altitude is None or len(altitude) == 0:
         return None
     gain = 0.0
     ref = altitude[0]
@@ -388,7 +388,7 @@ def index_at(time: Sequence[float], t: float) -> int:
 
 def build_laps(streams: Streams, spans: Sequence[LapSpan], t0: float) -> tuple[Lap, ...]:
     time = streams.time
-    if not time:
+    if len(time) == 0:
         return ()
     spans = sorted((s for s in spans if s.start_t - t0 <= time[-1]), key=lambda s: s.start_t)
     laps: list[Lap] = []
@@ -410,7 +410,9 @@ def build_laps(streams: Streams, spans: Sequence[LapSpan], t0: float) -> tuple[L
         elapsed = span.elapsed_time_s if span.elapsed_time_s is not None else time[last] - time[first]
         distance = span.distance_m
         if distance is None:
-            distance = streams.distance[last] - streams.distance[first] if streams.distance else 0.0
+            distance = (
+                streams.distance[last] - streams.distance[first] if streams.distance is not None else 0.0
+            )
         moving = moving_time(streams, first, last)
         if moving is None:
             moving = elapsed
@@ -447,13 +449,13 @@ def activity_from_streams(
 ) -> Activity:
     summary = summary or Summary()
     time = streams.time
-    elapsed = time[-1] - time[0] if time else 0.0
+    elapsed = time[-1] - time[0] if len(time) else 0.0
     moving = moving_time(streams)
     if moving is None:
         moving = timer_time_s if timer_time_s is not None else elapsed
     distance = summary.distance_m
     if distance is None:
-        distance = streams.distance[-1] - streams.distance[0] if streams.distance else 0.0
+        distance = streams.distance[-1] - streams.distance[0] if streams.distance is not None else 0.0
     gain = summary.total_elevation_gain
     if gain is None:
         gain = elevation_gain(streams.altitude)

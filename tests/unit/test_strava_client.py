@@ -394,7 +394,7 @@ def test_fetch_streams_asks_for_the_needed_keys_by_type(strava, http):
     streams = strava.fetch_streams(TOKEN, 1360128428)
 
     assert streams is not None
-    assert streams.time == (0.0, 1.0, 2.0)
+    assert streams.time.tolist() == [0.0, 1.0, 2.0]
     params = query(http.calls[0])
     assert params["keys"] == ["time,distance,velocity_smooth,cadence,heartrate,grade_smooth,altitude,moving"]
     assert params["key_by_type"] == ["true"]

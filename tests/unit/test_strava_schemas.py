@@ -130,10 +130,10 @@ def test_streams_keyed_by_type():
     )
 
     assert isinstance(streams, Streams)
-    assert streams.time == (0.0, 1.0, 2.0, 3.0)
-    assert streams.distance == tuple(DISTANCE)
-    assert streams.cadence == (80.0, 81.0, 82.0, 79.0)
-    assert streams.moving == (False, True, True, True)
+    assert streams.time.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert streams.distance.tolist() == list(DISTANCE)
+    assert streams.cadence.tolist() == [80.0, 81.0, 82.0, 79.0]
+    assert streams.moving.tolist() == [False, True, True, True]
 
 
 def test_streams_as_a_list():
@@ -145,8 +145,8 @@ def test_streams_as_a_list():
     )
 
     assert streams is not None
-    assert streams.time == (0.0, 1.0, 2.0, 3.0)
-    assert streams.distance == tuple(DISTANCE)
+    assert streams.time.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert streams.distance.tolist() == list(DISTANCE)
 
 
 def test_stream_the_device_did_not_record_is_none():
@@ -322,4 +322,4 @@ def test_athlete_without_weight_or_units_loads_with_none():
 def test_list_form_with_a_non_string_type_is_not_a_crash():
     streams = load_streams([{"type": ["time"], "data": [0, 1]}, {"type": "time", "data": [0, 1, 2]}])
     assert streams is not None
-    assert streams.time == (0.0, 1.0, 2.0)
+    assert streams.time.tolist() == [0.0, 1.0, 2.0]
