@@ -6,14 +6,11 @@ The webhook pipeline and `backstride analyze` both call `analyse`: a file and a 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from plugin.analysis import energy, knee
-from plugin.analysis.detect import detect_efforts
+from plugin.analysis.detect import DetectionMode, detect
 from plugin.analysis.notes import NoteFacts, build_note, strip_note
 from plugin.domain import Activity, AthleteProfile, Effort, Note, Streams
-
-DetectionMode = Literal["auto", "tagged"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +19,7 @@ class Analysis:
     energy: energy.EnergyEstimate | None  # None when an effort cannot be priced (no duration)
     knee: knee.KneeSummary | None
     note: Note | None
+    remark: str | None = None  # why there is no effort, when the athlete may wonder (detect.Detection)
 
 
 def own_words(activity: Activity) -> Activity:
@@ -64,8 +62,9 @@ def analyse(
     recent_backward_s: float | None = None,
 ) -> Analysis:
     """recent_backward_s: the athlete's backward time in the week before (None: unknown, no tip)."""
-    efforts = detect_efforts(own_words(activity), streams, mode)
-    return assess(efforts, profile, streams, activity.calories, recent_backward_s)
+    found = detect(own_words(activity), streams, mode)
+    result = assess(list(found.efforts), profile, streams, activity.calories, recent_backward_s)
+    return replace(result, remark=found.remark)
 
 
 # A made-up session for the landing page: three backward running intervals in a tempo run, 70 kg.
