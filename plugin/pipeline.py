@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from plugin.analysis.detect import wants_streams
+from plugin.analysis.detect import DetectionMode, wants_streams
 from plugin.analysis.notes import RECENT_DAYS, has_note, merge_note
-from plugin.analysis.summary import DetectionMode, analyse, own_words
+from plugin.analysis.summary import analyse, own_words
 from plugin.domain import DEFAULT_WEIGHT_KG, NOTE_STYLES, Activity, AthleteProfile, Effort
 from plugin.hosts.base import (
     BadResponse,
@@ -340,9 +340,12 @@ class _Annotation:
             self.athlete.id, utcnow() - timedelta(days=RECENT_DAYS), except_activity_id=self.activity_id
         )
         result = analyse(activity, streams, profile_for(self.athlete), mode, recent_backward_s=recent)
-        return self._write(activity, result.note.text if result.note else None, list(result.efforts))
+        note_text = result.note.text if result.note else None
+        return self._write(activity, note_text, list(result.efforts), result.remark)
 
-    def _write(self, activity: Activity, note_text: str | None, efforts: list[Effort]) -> Outcome:
+    def _write(
+        self, activity: Activity, note_text: str | None, efforts: list[Effort], remark: str | None = None
+    ) -> Outcome:
         merged = merge_note(activity.description, note_text)
         if merged is None:
             return self._outcome(
@@ -359,9 +362,10 @@ class _Annotation:
             backward_s=sum(e.duration_s for e in efforts),
             note=note_text,
             written=changed,
+            remark=remark,
         )
         if not changed:
-            what = "description already up to date" if note_text else "nothing to say"
+            what = "description already up to date" if note_text else (remark or "nothing to say")
         else:
             what = f"note written ({len(efforts)} backward efforts)" if note_text else "note removed"
         return self._outcome("done", what, record)

@@ -257,6 +257,7 @@ class ProcessedActivity:
     backward_s: float
     note: str | None
     written: bool
+    remark: str | None = None  # why there is no note when the athlete may wonder (detect.Detection.remark)
 
 
 @dataclass(frozen=True)
@@ -489,6 +490,7 @@ class Store:
                         "backward_s": r.backward_s,
                         "note": r.note,
                         "written": r.written,
+                        "remark": r.remark,
                     }
                     for r in records
                 ],

@@ -78,6 +78,8 @@ class ActivityRecord(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     written: Mapped[bool] = mapped_column(Boolean, default=False)
     processed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # Why a tagged activity got no note, for the athlete's recent list (None: nothing to explain).
+    remark: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AppState(Base):

@@ -188,6 +188,7 @@ def _settings_page(athlete: Athlete, values: FormValues, errors: dict[str, str],
             "efforts": r.efforts,
             "distance": f"{r.backward_m / per_unit:.2f} {unit}",
             "written": r.written,
+            "remark": r.remark,
         }
         for r in svc.store.recent_records(athlete.id)
     ]

@@ -175,6 +175,44 @@ def test_recent_activities_link_to_the_host_with_view_on_strava(client, services
     assert "1 effort, 1.20 km" in page
 
 
+def forward_run_streams() -> dict:
+    """40 minutes of forward running, 1 Hz, with a slower 5 minutes whose cadence falls with the pace: forward
+    running throughout, nothing backward in it."""
+    seconds = range(2401)
+    speed = [2.3 if 900 <= i < 1200 else 3.2 for i in seconds]
+    cadence = [76.0 if 900 <= i < 1200 else 85.0 for i in seconds]
+    distance, total = [], 0.0
+    for v in speed:
+        total += v
+        distance.append(total)
+    return {
+        "time": {"data": list(seconds)},
+        "distance": {"data": distance},
+        "velocity_smooth": {"data": speed},
+        "cadence": {"data": cadence},
+        "grade_smooth": {"data": [0.0] * len(speed)},
+        "moving": {"data": [True] * len(speed)},
+    }
+
+
+def test_a_tagged_run_without_a_backward_block_says_why_it_has_no_note(client, services, strava, signed_in):
+    strava.add_activity(
+        ATHLETE_ID,
+        704,
+        name="Sunday #retro",
+        distance=7500.0,
+        moving_time=2400.0,
+        streams=forward_run_streams(),
+    )
+    client.post("/webhooks/strava", json=event(704))
+    run_queue(services)
+    assert strava.description(704) is None  # nothing written
+    page = client.get("/settings").get_data(as_text=True)
+    assert "tagged, but no backward block found: name a lap Retro to mark it" in page
+    exported = json.loads(client.get("/settings/export").get_data(as_text=True))
+    assert exported["activity_records"][0]["remark"].startswith("tagged, but no backward block found")
+
+
 # --- the data download ---------------------------------------------------------------------------------
 
 
