@@ -4,7 +4,7 @@
 
 Synthetic runs of 1, 2, 3 and 6 hours at 1 Hz (forward running at 3.0-3.4 m/s, cadence 82-86 per leg, heart
 rate and grade streams, a few pauses, one backward effort every 20 minutes), analysed untagged in mode "auto"
-(the full stream path: references, model, hysteresis and each candidate's evaluation) and tagged with a
+(the full stream path: the stride model, the decoding and each block's measurement) and tagged with a
 count. Prints the median and the fastest of several runs in ms, and the median in ms per 1000 samples: a
 flat last column means linear cost. On a shared machine the median carries other processes' load; the
 fastest run is the cost of the code.
