@@ -23,6 +23,8 @@ MAX_SAMPLE_NATS = 6.0
 # Sharpness compares the speed change across EDGE_NEAR_S next to an edge with the change across EDGE_WIDE_S.
 EDGE_NEAR_S = 8.0
 EDGE_WIDE_S = 40.0
+# A piece of a long block, cut at an abrupt change of speed, must last this long to be measured.
+MIN_PIECE_S = 15.0
 # A block at least this long whose edges are less sharp than this is decoded again on its own (decode).
 NEST_MIN_S = 150.0
 NEST_BELOW_SHARPNESS = 0.7
@@ -323,10 +325,26 @@ class _EdgeFinder:
         return new_first, max(new_last, new_first)
 
 
-def _decode_region(
-    series: Series, region: np.ndarray, nested: bool
-) -> tuple[list[Block], StrideModel | None]:
-    """The blocks inside `region` (a mask), against the forward stride of the region's own samples."""
+@dataclass
+class _Context:
+    """One decoding's evidence and models, to measure blocks against."""
+
+    scores: np.ndarray
+    running: np.ndarray
+    walking: np.ndarray
+    run_model: StrideModel | None
+    walk_model: StrideModel | None
+
+    def measure(self, series: Series, first: int, last: int, others: np.ndarray, nested: bool) -> Block:
+        walking_block = float(np.median(series.cs[first : last + 1])) < th.GAIT_SPLIT_CADENCE
+        # The running around a block is its gait's samples outside every other block.
+        forward = (self.walking if walking_block else self.running) & ~others
+        model = self.walk_model if walking_block else self.run_model
+        return _measure(series, self.scores, first, last, forward, model, nested)
+
+
+def _decode_region(series: Series, region: np.ndarray) -> tuple[list[tuple[int, int]], _Context]:
+    """The backward runs inside `region` (a mask), against the forward stride of the region's own samples."""
     running, walking = _gaits(series)
     run_model = fit_stride(series, running & region)
     walk_model = fit_stride(series, walking & region)
@@ -335,33 +353,65 @@ def _decode_region(
     inside = np.flatnonzero(region)
     edges = _EdgeFinder(series, int(inside[0]), int(inside[-1]))
     runs = [edges.refine(first, last) for first, last in _merge_close(viterbi(scores), series.t)]
-    in_block = np.zeros(series.n, dtype=bool)
-    for first, last in runs:
-        in_block[first : last + 1] = True
-    blocks = []
-    for first, last in runs:
-        walking_block = float(np.median(series.cs[first : last + 1])) < th.GAIT_SPLIT_CADENCE
-        # The running around a block found inside a longer one includes the rest of that one.
-        forward = (walking if walking_block else running) & ~in_block
-        model = walk_model if walking_block else run_model
-        blocks.append(_measure(series, scores, first, last, forward, model, nested))
-    return blocks, run_model
+    return runs, _Context(scores, running, walking, run_model, walk_model)
+
+
+def _split_at_edges(series: Series, first: int, last: int) -> list[tuple[int, int]]:
+    """The block cut where its speed changes abruptly (by MIN_EDGE_CHANGE or more between the half windows
+    on each side of a sample), the largest changes first, no two cuts within a window of each other; pieces
+    shorter than MIN_PIECE_S are left out."""
+    t = series.t
+    half = series.span(th.EDGE_WINDOW_S / 2.0, 2)
+    at = np.arange(first + 1, last)
+    if len(at) == 0:
+        return []
+    mass, total = series.moving_count, series.moving_speed_sum
+
+    def mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        count = mass[hi] - mass[lo]
+        return np.divide(total[hi] - total[lo], count, out=np.full(len(lo), np.nan), where=count > 0)
+
+    before = mean(np.searchsorted(t, t[at] - half), at)
+    after = mean(at, np.searchsorted(t, t[at] + half, side="right"))
+    change = np.abs(np.log(np.maximum(before, 1e-3)) - np.log(np.maximum(after, 1e-3)))
+    change[np.isnan(change)] = 0.0
+    cuts: list[int] = []
+    for k in np.argsort(-change):
+        if change[k] < MIN_EDGE_CHANGE:
+            break
+        p = int(at[k])
+        if all(abs(t[p] - t[c]) > 2 * half for c in cuts):
+            cuts.append(p)
+    bounds = [first, *sorted(cuts), last + 1]
+    pieces = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        if b - 1 > a and t[b - 1] - t[a] >= MIN_PIECE_S:
+            pieces.append((a, b - 1))
+    return pieces if len(pieces) > 1 else []
 
 
 def decode(series: Series) -> Decoded:
     """The backward blocks of the activity, each measured (not yet judged: see thresholds.Profile).
 
-    A long block without sharp edges is decoded once more on its own: a slow stretch of forward running
-    (a cool-down jog) can hold a backward block of its own, which against the whole activity's running
-    merges with it."""
-    blocks, run_model = _decode_region(series, ~_edges(series), nested=False)
-    found = list(blocks)
-    for block in blocks:
+    A long block without sharp edges is looked at again, cut where its speed changes abruptly: a slow stretch
+    of forward running (a warm-up, a cool-down jog) that runs into a backward block merges with it against
+    the whole activity's running, but its own edge into the backward block is as abrupt as any."""
+    runs, context = _decode_region(series, ~_edges(series))
+    in_block = np.zeros(series.n, dtype=bool)
+    for first, last in runs:
+        in_block[first : last + 1] = True
+    found = []
+    for first, last in runs:
+        others = in_block.copy()
+        others[first : last + 1] = False
+        block = context.measure(series, first, last, others, nested=False)
+        found.append(block)
         if block.duration_s >= NEST_MIN_S and block.sharpness < NEST_BELOW_SHARPNESS:
-            region = np.zeros(series.n, dtype=bool)
-            region[block.first + 1 : block.last + 1] = True
-            found += _decode_region(series, region, nested=True)[0]
-    return Decoded(found, run_model)
+            for a, b in _split_at_edges(series, first, last):
+                rest = in_block.copy()
+                rest[first : last + 1] = False  # the rest of the long block is running around the piece
+                found.append(context.measure(series, a, b, rest, nested=True))
+    return Decoded(found, context.run_model)
 
 
 def short_steps(series: Series) -> bool:

@@ -102,19 +102,19 @@ def _grade_slopes(series: Series, forward: np.ndarray) -> tuple[float, float]:
     csum = np.concatenate(([0.0], np.cumsum(x)))
     level = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
     deviation = x - level
-    bins = np.round(g).astype(np.int64)
+    # Grade bins from -MAX_GRADE_PCT to +MAX_GRADE_PCT, shifted to start at 0 for group_medians.
+    offset = int(th.MAX_GRADE_PCT) + 1
+    bins = np.clip(np.round(g).astype(np.int64) + offset, 0, 2 * offset)
+    medians, sizes = group_medians(bins, deviation, 2 * offset + 1)
+    grade = np.arange(2 * offset + 1, dtype=np.float64) - offset
+    enough = sizes >= GRADE_BIN_SAMPLES
     out = []
-    for side, limits in ((bins > 0, th.GRADE_SPEED_SLOPE_UP), (bins < 0, th.GRADE_SPEED_SLOPE_DOWN)):
-        grades, points = [], []
-        for b in np.unique(bins[side]):
-            members = deviation[bins == b]
-            if len(members) >= GRADE_BIN_SAMPLES:
-                grades.append(float(b))
-                points.append(float(np.median(members)))
-        if len(grades) < 2:
+    for side, limits in ((grade > 0, th.GRADE_SPEED_SLOPE_UP), (grade < 0, th.GRADE_SPEED_SLOPE_DOWN)):
+        use = side & enough
+        if np.count_nonzero(use) < 2:
             out.append(0.0)
             continue
-        gx, py = np.asarray(grades), np.asarray(points)
+        gx, py = grade[use], medians[use]
         out.append(float(np.clip(np.dot(gx, py) / np.dot(gx, gx), *limits)))
     return out[0], out[1]
 
@@ -135,6 +135,22 @@ def _elasticity(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
     return float(np.clip(slope, *th.CADENCE_ELASTICITY))
 
 
+def group_medians(groups: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The median of the values in each group 0 .. count-1 (NaN for an empty one), and each group's size.
+    One sort of a combined key (group, then value: the values are logs, well inside +/- KEY_SPAN / 4)
+    costs less than a sort per group or a lexsort."""
+    order = np.argsort(groups * KEY_SPAN + np.clip(values, -KEY_SPAN / 4, KEY_SPAN / 4))
+    ordered = values[order]
+    sizes = np.bincount(groups, minlength=count)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    medians = np.full(count, np.nan)
+    filled = sizes > 0
+    lo = (starts + (sizes - 1) // 2)[filled]
+    hi = (starts + sizes // 2)[filled]
+    medians[filled] = 0.5 * (ordered[lo] + ordered[hi])
+    return medians, sizes
+
+
 def _block_reference(
     t: np.ndarray, values: np.ndarray, members: np.ndarray, quantile: float, half_blocks: int
 ) -> np.ndarray:
@@ -143,19 +159,8 @@ def _block_reference(
     block = (t // REFERENCE_BLOCK_S).astype(np.int64)
     count = int(block[-1]) + 1
     idx = np.flatnonzero(members)
-    medians = np.full(count, np.nan)
-    if len(idx):
-        b, v = block[idx], values[idx]
-        # Sorted by block, then by value within it: one sort of a combined key (the values are logs, well
-        # inside +/- KEY_SPAN / 2) costs less than a lexsort.
-        order = np.argsort(b * KEY_SPAN + np.clip(v, -KEY_SPAN / 4, KEY_SPAN / 4))
-        b, v = b[order], v[order]
-        sizes = np.bincount(b, minlength=count)
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        filled = sizes >= 3
-        lo = starts + (sizes - 1) // 2
-        hi = starts + sizes // 2
-        medians[filled] = 0.5 * (v[lo[filled]] + v[hi[filled]])
+    medians, sizes = group_medians(block[idx], values[idx], count)
+    medians[sizes < 3] = np.nan
     padded = np.concatenate((np.full(half_blocks, np.nan), medians, np.full(half_blocks, np.nan)))
     # Each window sorted (NaN goes last), and the quantile interpolated among its values.
     windows = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 2 * half_blocks + 1), axis=1)
