@@ -20,6 +20,8 @@ from plugin.analysis.detect.stride import StrideModel, fit_stride
 
 # One sample's evidence is capped: a single odd sample (a GPS jump) cannot outweigh its neighbours.
 MAX_SAMPLE_NATS = 6.0
+# An edge moves to the sharpest change of speed within this many seconds of where the decoding put it.
+EDGE_SEARCH_S = 20.0
 # Sharpness compares the speed change across EDGE_NEAR_S next to an edge with the change across EDGE_WIDE_S.
 EDGE_NEAR_S = 8.0
 EDGE_WIDE_S = 40.0
@@ -281,14 +283,14 @@ def _merge_close(runs: list[tuple[int, int]], t: np.ndarray) -> list[tuple[int, 
 
 
 class _EdgeFinder:
-    """Moves a block's edges to the sharpest change of recorded speed within EDGE_WINDOW_S of where the
+    """Moves a block's edges to the sharpest change of recorded speed within EDGE_SEARCH_S of where the
     decoding put them: the decoding works on smoothed speed and cadence, which blurs an edge by a few
     seconds, and the distance reported is measured between the edges."""
 
     def __init__(self, series: Series, lo_limit: int, hi_limit: int) -> None:
         self.t = series.t
         self.limits = (max(lo_limit, 1), hi_limit)
-        self.window = series.span(th.EDGE_WINDOW_S, 4)
+        self.window = series.span(EDGE_SEARCH_S, 4)
         self.mass = series.moving_count
         self.total = series.moving_speed_sum
 

@@ -57,7 +57,7 @@ GRADE_SPEED_SLOPE_DOWN = (-0.03, 0.03)
 EVIDENCE_S = 6.0
 # A change of state (forward to backward or back) must pay this much evidence, in nats: a 20-s stride with a
 # clear signal pays it easily, noise does not.
-SWITCH_NATS = 4.0
+SWITCH_NATS = 3.0
 MERGE_GAP_S = 20.0  # efforts closer than this are one (a glance over the shoulder, a GPS wobble)
 # Turning round is abrupt: the change of speed between forward running and the block happens within this
 # many seconds of its edge (a device smooths speed over a few), where a runner easing into a cool-down jog or
