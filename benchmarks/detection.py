@@ -27,7 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -79,27 +79,13 @@ PRECISION_GOAL = {"auto": 0.98, "tagged": 0.97, "counted": 0.97}
 DISTANCE_GOAL = 0.95
 
 
-# --- the detector, fed numpy arrays when it takes them ----------------------------------------------------
-
-
-def as_tuples(streams: Streams) -> Streams:
-    return Streams(
-        **{
-            f.name: None
-            if getattr(streams, f.name) is None
-            else tuple(np.asarray(getattr(streams, f.name)).tolist())
-            for f in fields(Streams)
-        }
-    )
+# --- the detector, timed ------------------------------------------------------------------------------------
 
 
 @dataclass
 class Detector:
-    """detect_efforts on numpy streams; if it fails on them (the truth value of an array), on tuples from then
-    on, and says so."""
+    """detect_efforts, counting its calls and the time spent in it."""
 
-    numpy_ok: bool = True
-    note: str = "numpy arrays"
     calls: int = 0
     seconds: float = 0.0
 
@@ -108,16 +94,7 @@ class Detector:
     ) -> list[Effort]:
         started = time.perf_counter()
         try:
-            if self.numpy_ok and streams is not None:
-                try:
-                    return detect_efforts(activity, streams, mode)
-                except ValueError as exc:
-                    if "truth value of an array" not in str(exc):
-                        raise
-                    self.numpy_ok = False
-                    self.note = f"tuples (the detector failed on numpy arrays: {exc})"
-            plain = as_tuples(streams) if streams is not None else None
-            return detect_efforts(activity, plain, mode)
+            return detect_efforts(activity, streams, mode)
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
@@ -517,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         report(smart_results, bases)
         print()
-    print(f"detector input: {detect.note}; {detect.calls} calls, {detect.seconds:.1f} s in detect_efforts")
+    print(f"{detect.calls} calls, {detect.seconds:.1f} s in detect_efforts")
     print(f"elapsed {time.perf_counter() - started:.1f} s")
     return 0
 

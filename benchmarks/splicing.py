@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -121,24 +121,6 @@ class _Extent:
     hr_forward: float | None  # mean heart rate of the minute before
 
 
-def as_numpy(streams: Streams) -> Streams:
-    """The same streams with np.float64 series and a bool moving array (None stays None)."""
-
-    def num(values: Sequence[float] | None) -> np.ndarray | None:
-        return None if values is None else np.asarray(values, dtype=np.float64)
-
-    return Streams(
-        time=np.asarray(streams.time, dtype=np.float64),
-        distance=num(streams.distance),
-        velocity_smooth=num(streams.velocity_smooth),
-        cadence=num(streams.cadence),
-        heartrate=num(streams.heartrate),
-        grade_smooth=num(streams.grade_smooth),
-        altitude=num(streams.altitude),
-        moving=None if streams.moving is None else np.asarray(streams.moving, dtype=bool),
-    )
-
-
 def _rolling_median(x: np.ndarray, window: int) -> np.ndarray:
     half = window // 2
     padded = np.pad(x, half, mode="edge")
@@ -151,7 +133,7 @@ def prepare(streams: Streams | None) -> Route | None:
         return None
     if streams.distance is None or streams.velocity_smooth is None or streams.cadence is None:
         return None
-    s = as_numpy(streams)
+    s = streams  # Streams holds numpy arrays (plugin.domain)
     t, v, c = s.time, s.velocity_smooth, s.cadence
     assert v is not None and c is not None and s.distance is not None
     # A GPS distance that steps back a little is kept as the route's furthest point so far.
@@ -425,7 +407,7 @@ def plan(
 
 def smart_recording(streams: Streams, rnd: random.Random, gaps_s: tuple[int, int] = SMART_GAPS_S) -> Streams:
     """The streams as a "smart recording" device would keep them: a sample every 1-7 s (irregular)."""
-    s = as_numpy(streams)
+    s = streams  # Streams holds numpy arrays (plugin.domain)
     t = s.time
     keep = [0]
     while True:
@@ -437,18 +419,11 @@ def smart_recording(streams: Streams, rnd: random.Random, gaps_s: tuple[int, int
         keep.append(len(t) - 1)
     idx = np.asarray(keep)
 
-    def pick(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else values[idx]
-
     return Streams(
-        time=t[idx],
-        distance=pick(s.distance),
-        velocity_smooth=pick(s.velocity_smooth),
-        cadence=pick(s.cadence),
-        heartrate=pick(s.heartrate),
-        grade_smooth=pick(s.grade_smooth),
-        altitude=pick(s.altitude),
-        moving=pick(s.moving),
+        **{
+            item.name: None if getattr(s, item.name) is None else getattr(s, item.name)[idx]
+            for item in fields(Streams)
+        }
     )
 
 
