@@ -271,12 +271,12 @@ def _stream_effort(series: Series, block: Block, source: str, gait: Gait | None,
 
 
 def _published_blocks(series: Series, profile: th.Profile) -> list[Block]:
-    """The decoded blocks that pass the profile; a block found inside a longer one that passes too is left
-    to it."""
-    passing = [b for b in decode(series).blocks if _passes(b, profile, series)]
-    outer = [b for b in passing if not b.nested]
+    """The decoded blocks that pass the profile; a piece cut from a longer block that passes too is left to
+    it."""
+    passing = [b for b in decode(series) if _passes(b, profile, series)]
+    outer = [b for b in passing if not b.piece]
     inner = [
-        b for b in passing if b.nested and not any(o.first <= b.last and b.first <= o.last for o in outer)
+        b for b in passing if b.piece and not any(o.first <= b.last and b.first <= o.last for o in outer)
     ]
     return sorted(outer + inner, key=lambda b: b.first)
 

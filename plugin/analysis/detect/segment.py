@@ -6,6 +6,11 @@ that bound it (SWITCH_NATS), which a clear 20-s stride does and a 30-minute bloc
 its evidence is measured against the athlete's whole-activity forward stride, which a long block cannot drag
 towards itself. Runs of samples whose evidence has one sign are decoded as one (no switch inside such a run
 can pay off), so the Python loop visits runs, not samples.
+
+Each block's edges then move to the sharpest change of speed nearby, and the block is measured: its evidence,
+the forward running around it, and how abrupt its edges are (turning round to go backward is abrupt, easing
+into a slower jog is not). A long block without abrupt edges is cut where its speed does change abruptly, and
+the pieces are measured too: a warm-up or a cool-down that runs into a backward block merges with it.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ EDGE_NEAR_S = 8.0
 EDGE_WIDE_S = 40.0
 # A piece of a long block, cut at an abrupt change of speed, must last this long to be measured.
 MIN_PIECE_S = 15.0
-# A block at least this long whose edges are less sharp than this is decoded again on its own (decode).
-NEST_MIN_S = 150.0
-NEST_BELOW_SHARPNESS = 0.7
-# An edge with less change of speed than this around it (log: about 12%) is no edge: its sharpness is 0.
+# A block at least this long whose edges are less sharp than this is cut at its abrupt changes (decode).
+CUT_MIN_S = 150.0
+CUT_BELOW_SHARPNESS = 0.7
+# An edge with less change of speed than this around it (log: about 12%) is no edge: it has no sharpness.
 MIN_EDGE_CHANGE = 0.12
 # Samples that cannot be backward (the ends of the recording) count against it this much each.
 EDGE_NATS = -3.0
@@ -52,16 +57,14 @@ class Block:
     cadence_ratio: float
     grade: float  # mean grade, percent
     sides: int  # 0-2: forward running found before and after
-    walking: bool  # at walking cadence
-    speed: float  # mean speed, m/s
     cadence: float  # median cadence per leg
-    # How abrupt its start and end are (1 = the whole change of speed within EDGE_WINDOW_S, 0 = none of it;
+    # How abrupt its start and end are (1 = the whole change of speed within EDGE_NEAR_S, 0 = none of it;
     # None: no forward running next to it, or no change of speed there to judge).
     start_sharpness: float | None
     end_sharpness: float | None
     ramp: float  # speed change from its first to its last third, relative (a restart's speed lagging)
     after_stop: bool  # a stop, a walk or a recording gap just before it
-    nested: bool  # found inside a longer block without sharp edges (decode)
+    piece: bool  # cut from a longer block without sharp edges (decode)
 
     @property
     def sharpness(self) -> float:
@@ -73,12 +76,6 @@ class Block:
         if self.end_sharpness is None:
             return self.start_sharpness
         return min(self.start_sharpness, self.end_sharpness)
-
-
-@dataclass(frozen=True)
-class Decoded:
-    blocks: list[Block]
-    running_model: StrideModel | None
 
 
 def _gaits(series: Series) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +169,7 @@ def _measure(
     last_b: int,
     forward: np.ndarray,
     model: StrideModel | None,
-    nested: bool,
+    piece: bool,
 ) -> Block:
     first = max(first_b - 1, 0)
     inside = slice(first_b, last_b + 1)
@@ -215,14 +212,12 @@ def _measure(
         cadence_ratio=cadence_ratio,
         grade=grade,
         sides=len(found),
-        walking=cadence < th.GAIT_SPLIT_CADENCE,
-        speed=speed,
         cadence=cadence,
         start_sharpness=start_sharpness,
         end_sharpness=end_sharpness,
         ramp=ramp,
         after_stop=_after_stop(series, first),
-        nested=nested,
+        piece=piece,
     )
 
 
@@ -236,7 +231,7 @@ def _moving_speed_between(series: Series, lo_t: float, hi_t: float) -> float | N
 
 def _sharpness(series: Series, t0: float, t1: float, leaving: bool) -> float | None:
     """How abrupt the change of speed is at one edge of the block from t0 to t1 (its end when `leaving`):
-    the change between the EDGE_WINDOW_S next to the edge on each side, as a share of the change between
+    the change between the EDGE_NEAR_S next to the edge on each side, as a share of the change between
     the longer stretches on each side (the block's own side ends with the block). 0: none of it, 1: all.
     None when the speed hardly changes there at all (the forward running next to it is as slow, on a
     climb say): that edge tells nothing either way."""
@@ -337,22 +332,22 @@ class _Context:
     run_model: StrideModel | None
     walk_model: StrideModel | None
 
-    def measure(self, series: Series, first: int, last: int, others: np.ndarray, nested: bool) -> Block:
+    def measure(self, series: Series, first: int, last: int, others: np.ndarray, piece: bool) -> Block:
         walking_block = float(np.median(series.cs[first : last + 1])) < th.GAIT_SPLIT_CADENCE
         # The running around a block is its gait's samples outside every other block.
         forward = (self.walking if walking_block else self.running) & ~others
         model = self.walk_model if walking_block else self.run_model
-        return _measure(series, self.scores, first, last, forward, model, nested)
+        return _measure(series, self.scores, first, last, forward, model, piece)
 
 
-def _decode_region(series: Series, region: np.ndarray) -> tuple[list[tuple[int, int]], _Context]:
-    """The backward runs inside `region` (a mask), against the forward stride of the region's own samples."""
+def _decode_runs(series: Series) -> tuple[list[tuple[int, int]], _Context]:
+    """The backward runs of the activity (first and last backward sample), against its forward stride."""
     running, walking = _gaits(series)
-    run_model = fit_stride(series, running & region)
-    walk_model = fit_stride(series, walking & region)
+    keep = ~_edges(series)
+    run_model = fit_stride(series, running & keep)
+    walk_model = fit_stride(series, walking & keep)
     scores = _scores(series, [(running, run_model), (walking, walk_model)])
-    scores[~region] = EDGE_NATS
-    inside = np.flatnonzero(region)
+    inside = np.flatnonzero(keep)
     edges = _EdgeFinder(series, int(inside[0]), int(inside[-1]))
     runs = [edges.refine(first, last) for first, last in _merge_close(viterbi(scores), series.t)]
     return runs, _Context(scores, running, walking, run_model, walk_model)
@@ -392,13 +387,13 @@ def _split_at_edges(series: Series, first: int, last: int) -> list[tuple[int, in
     return pieces if len(pieces) > 1 else []
 
 
-def decode(series: Series) -> Decoded:
+def decode(series: Series) -> list[Block]:
     """The backward blocks of the activity, each measured (not yet judged: see thresholds.Profile).
 
     A long block without sharp edges is looked at again, cut where its speed changes abruptly: a slow stretch
     of forward running (a warm-up, a cool-down jog) that runs into a backward block merges with it against
     the whole activity's running, but its own edge into the backward block is as abrupt as any."""
-    runs, context = _decode_region(series, ~_edges(series))
+    runs, context = _decode_runs(series)
     in_block = np.zeros(series.n, dtype=bool)
     for first, last in runs:
         in_block[first : last + 1] = True
@@ -406,14 +401,14 @@ def decode(series: Series) -> Decoded:
     for first, last in runs:
         others = in_block.copy()
         others[first : last + 1] = False
-        block = context.measure(series, first, last, others, nested=False)
+        block = context.measure(series, first, last, others, piece=False)
         found.append(block)
-        if block.duration_s >= NEST_MIN_S and block.sharpness < NEST_BELOW_SHARPNESS:
+        if block.duration_s >= CUT_MIN_S and block.sharpness < CUT_BELOW_SHARPNESS:
             for a, b in _split_at_edges(series, first, last):
                 rest = in_block.copy()
                 rest[first : last + 1] = False  # the rest of the long block is running around the piece
-                found.append(context.measure(series, a, b, rest, nested=True))
-    return Decoded(found, context.run_model)
+                found.append(context.measure(series, a, b, rest, piece=True))
+    return found
 
 
 def short_steps(series: Series) -> bool:
