@@ -312,6 +312,42 @@ def _plausible(effort: Effort) -> bool:
 # --- the entry ----------------------------------------------------------------------------------------------
 
 
+def _lap_efforts(activity: Activity, streams: Streams | None, tag: TagMatch | None) -> list[Effort]:
+    efforts = []
+    start_s = 0.0
+    for lap in sorted(activity.laps, key=lambda lap: lap.index):
+        lap_tag = lap_is_backward(lap.name)
+        if lap_tag is not None:
+            efforts.append(_lap_effort(lap, start_s, streams, lap_tag, tag))
+        start_s += lap.elapsed_time_s
+    return efforts
+
+
+def _tagged_efforts(activity: Activity, streams: Streams | None, tag: TagMatch) -> Detection:
+    """The blocks the tag speaks of, bounded by the words; the words alone without usable streams; the whole
+    activity only without usable streams or with uniform ones of short steps."""
+    amount = stated_amount(activity)
+    series = prepare(streams) if _streams_allowed(activity) else None
+    if series is None:
+        words = _words_effort(activity, amount, tag) if amount is not None else None
+        return Detection((words if words is not None else _whole_effort(activity, streams, tag),))
+    blocks = _published_blocks(series, th.TAGGED)
+    blocks = _bounded_by_words(blocks, expected_efforts(activity), amount)
+    if blocks:
+        return Detection(tuple(_stream_effort(series, b, "tag", tag.gait, tagged=True) for b in blocks))
+    if uniform(series) and short_steps(series):
+        return Detection((_whole_effort(activity, streams, tag),))
+    return Detection((), NO_BLOCK_FOUND)
+
+
+def _untagged_efforts(activity: Activity, streams: Streams | None) -> Detection:
+    series = prepare(streams) if _streams_allowed(activity) else None
+    if series is None:
+        return Detection(())
+    blocks = _published_blocks(series, th.AUTO)
+    return Detection(tuple(_stream_effort(series, b, "stream", None, tagged=False) for b in blocks))
+
+
 def detect(activity: Activity, streams: Streams | None, mode: DetectionMode = "auto") -> Detection:
     """Backward efforts, from the strongest evidence available, and a remark when a tag found nothing.
 
@@ -319,40 +355,20 @@ def detect(activity: Activity, streams: Streams | None, mode: DetectionMode = "a
     if not activity.is_foot_sport:
         return Detection(())
     tag = activity_tag(activity)
-    series = prepare(streams) if _streams_allowed(activity) else None
-    efforts: list[Effort] = []
-    start_s = 0.0
-    for lap in sorted(activity.laps, key=lambda lap: lap.index):
-        lap_tag = lap_is_backward(lap.name)
-        if lap_tag is not None:
-            efforts.append(_lap_effort(lap, start_s, streams, lap_tag, tag))
-        start_s += lap.elapsed_time_s
-    remark = None
-    if efforts or (tag is None and mode != "auto"):
-        pass
+    laps = _lap_efforts(activity, streams, tag)
+    if laps:
+        found = Detection(tuple(laps))
     elif tag is not None:
-        amount = stated_amount(activity)
-        if series is not None:
-            blocks = _bounded_by_words(
-                _published_blocks(series, th.TAGGED), expected_efforts(activity), amount
-            )
-            efforts = [_stream_effort(series, b, "tag", tag.gait, tagged=True) for b in blocks]
-            if not efforts:
-                if uniform(series) and short_steps(series):
-                    efforts = [_whole_effort(activity, streams, tag)]
-                else:
-                    remark = NO_BLOCK_FOUND
-        else:
-            words = _words_effort(activity, amount, tag) if amount is not None else None
-            efforts = [words if words is not None else _whole_effort(activity, streams, tag)]
-    elif series is not None:
-        blocks = _published_blocks(series, th.AUTO)
-        efforts = [_stream_effort(series, b, "stream", None, tagged=False) for b in blocks]
-    measured = [e for e in efforts if e.duration_s > 0]  # without time it cannot be priced or counted
+        found = _tagged_efforts(activity, streams, tag)
+    elif mode == "auto":
+        found = _untagged_efforts(activity, streams)
+    else:
+        found = Detection(())
+    measured = [e for e in found.efforts if e.duration_s > 0]  # without time it cannot be priced or counted
     published = [e for e in measured if _plausible(e)]
-    if len(published) < len(measured) and not published:
-        remark = IMPLAUSIBLE
-    return Detection(tuple(published), remark)
+    if measured and not published:
+        return Detection((), IMPLAUSIBLE)
+    return Detection(tuple(published), found.remark)
 
 
 def detect_efforts(activity: Activity, streams: Streams | None, mode: DetectionMode = "auto") -> list[Effort]:
