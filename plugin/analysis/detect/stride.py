@@ -9,8 +9,8 @@ forward one smeared over that box. A forward slowdown the recording does not sho
 stride (cadence against speed, the elasticity fitted here), and gets a small share of the forward density.
 
 The ratio of the two densities at a sample is its evidence; segment.py adds it up along the activity.
-Backward samples (up to about 40% of the samples) pull the forward density towards them; segment.py fits a
-second time without the samples it found backward.
+Backward samples (up to about 40% of the samples) would pull the forward density towards them, so the clear
+backward candidates are left out of it first (forward_samples).
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ GRADE_BIN_SAMPLES = 20
 GRADE_SAMPLES = 4000
 LEVEL_HALF_S = 300.0  # the local forward level a grade effect is measured against
 # The forward level (forward_samples): a high quantile of 30-s block medians within +/- 10 minutes, and
-# never below 85% of the activity's own.
+# never below the activity's own.
 REFERENCE_BLOCK_S = 30.0
 REFERENCE_HALF_S = 600.0
 REFERENCE_QUANTILE = 0.7
-FLOOR_SHARE = 1.0
 CANDIDATE_HALF_S = 15.0
 KEY_SPAN = 100.0
 
@@ -124,16 +123,16 @@ def _grade_slopes(series: Series, forward: np.ndarray) -> tuple[float, float]:
 
 def _elasticity(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
     """d log cadence / d log speed over the forward samples near their typical speed (a weighted
-    least-squares slope), within CADENCE_ELASTICITY; the middle of that range when speed barely varies."""
+    least-squares slope), within CADENCE_ELASTICITY; DEFAULT_CADENCE_ELASTICITY when speed barely varies."""
     centre = np.median(x)
     near = np.abs(x - centre) < 0.3
     if np.count_nonzero(near) < th.MIN_MODEL_SAMPLES:
-        return float(np.mean(th.CADENCE_ELASTICITY)) / 2.0
+        return th.DEFAULT_CADENCE_ELASTICITY
     xs, ys, ws = x[near], y[near], weights[near]
     mx, my = np.average(xs, weights=ws), np.average(ys, weights=ws)
     spread = np.average((xs - mx) ** 2, weights=ws)
     if spread < 0.03**2:
-        return float(np.mean(th.CADENCE_ELASTICITY)) / 2.0
+        return th.DEFAULT_CADENCE_ELASTICITY
     slope = np.average((xs - mx) * (ys - my), weights=ws) / spread
     return float(np.clip(slope, *th.CADENCE_ELASTICITY))
 
@@ -183,7 +182,7 @@ def forward_samples(series: Series, members: np.ndarray, grade: tuple[float, flo
     forward level around them by BACKWARD_SPEED_RATIO's upper bound, at a cadence held within the box).
 
     The forward level is high in the speeds (backward samples are the slow ones): the REFERENCE_QUANTILE of
-    the block medians within +/- REFERENCE_HALF_S, and never below FLOOR_SHARE of the whole activity's own
+    the block medians within +/- REFERENCE_HALF_S, and never below the whole activity's own
     REFERENCE_QUANTILE, which a block longer than that window cannot drag down as long as it is under about
     40% of the activity."""
     up, down = grade
@@ -195,10 +194,8 @@ def forward_samples(series: Series, members: np.ndarray, grade: tuple[float, flo
     y = np.log(np.maximum(series.cs, 1e-3))
     half = int(REFERENCE_HALF_S // REFERENCE_BLOCK_S)
     whole = float(np.quantile(x[members], REFERENCE_QUANTILE))
-    level = np.fmax(
-        _block_reference(series.t, x, members, REFERENCE_QUANTILE, half), whole + np.log(FLOOR_SHARE)
-    )
-    level = np.where(np.isnan(level), whole, level)
+    # fmax: NaN (no block with members around) gives the whole activity's level.
+    level = np.fmax(_block_reference(series.t, x, members, REFERENCE_QUANTILE, half), whole)
     fast = members & (x > level + np.log(th.BACKWARD_SPEED_RATIO[1]))
     cadence = _block_reference(series.t, y, fast, 0.5, half)
     cadence = np.where(np.isnan(cadence), float(np.median(y[fast])) if fast.any() else np.inf, cadence)

@@ -44,6 +44,9 @@ SLOWDOWN_SPAN = 1.0  # in log speed: down to about a third of the forward speeds
 # Elasticity of cadence with speed in forward running (d log cadence / d log speed): 0 is a runner who holds
 # cadence whatever the pace, about 0.25 is typical; the fit is kept inside these bounds.
 CADENCE_ELASTICITY = (0.0, 0.45)
+# When the activity's own speeds vary too little to say: low, so that a slowdown at a held cadence is not
+# explained away as forward (the forward slowdown's share assumes a falling cadence).
+DEFAULT_CADENCE_ELASTICITY = 0.1125
 MIN_MODEL_SAMPLES = 120  # forward samples of a gait needed before its model is trusted
 # Log speed per grade percent, fitted on the forward running and kept inside these bounds: uphill slows, a
 # descent never makes a runner more than about 3% faster per percent.
