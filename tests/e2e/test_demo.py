@@ -23,9 +23,16 @@ def backstride(*args: str) -> list[str]:
     return [sys.executable, "-m", "plugin.cli", *args]
 
 
+def as_a_terminal_runs_it() -> None:
+    # A test run started in the background by a shell without job control (a CI runner, nohup, a script's
+    # `&`) has SIGINT ignored, and a child inherits that: Python then installs no KeyboardInterrupt, and
+    # Ctrl-C would never reach the command. A terminal runs it with SIGINT at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def launch(command: list[str], cwd) -> subprocess.Popen:
     """A long-running command in its own process group, as a terminal would run it."""
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         command,
         cwd=cwd,
         env=clean_env(),
@@ -33,6 +40,7 @@ def launch(command: list[str], cwd) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=as_a_terminal_runs_it,
     )
 
 
@@ -109,6 +117,22 @@ def test_sandbox_alone_says_how_to_point_a_plugin_at_it(tmp_path):
         unauthenticated = requests.get(f"http://127.0.0.1:{port}/api/v3/athlete", timeout=5)
         assert unauthenticated.status_code == 401
         assert "X-RateLimit-Usage" in unauthenticated.headers
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=15) in (0, 130)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_reaches_a_command_even_when_the_test_run_ignores_it(tmp_path):
+    # As when the test run itself was started in the background by a shell without job control.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = launch(backstride("sandbox", "--port", str(free_port())), tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        read_until(process, "STRAVA_CLIENT_ID=", timeout=30)
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=15) in (0, 130)
     finally:
