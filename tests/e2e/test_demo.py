@@ -12,6 +12,7 @@ import time
 import requests
 
 from plugin.analysis.notes import NOTE_START
+from plugin.lifetime import ending_with_parent
 from plugin.sandbox.server import free_port
 
 
@@ -30,6 +31,10 @@ def as_a_terminal_runs_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# ... and the command ends (SIGTERM, which it takes as Ctrl-C) if the test run itself is killed.
+terminal_child = ending_with_parent(then=as_a_terminal_runs_it)
+
+
 def launch(command: list[str], cwd) -> subprocess.Popen:
     """A long-running command in its own process group, as a terminal would run it."""
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -40,7 +45,7 @@ def launch(command: list[str], cwd) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        preexec_fn=as_a_terminal_runs_it,
+        preexec_fn=terminal_child,
     )
 
 
