@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from plugin.lifetime import ending_with_parent
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 APT_TIMEOUT_S = 900
 _apt_updated = False  # one `apt-get update` per test run is enough
@@ -164,6 +166,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=ending_with_parent(),  # a test run killed outright takes its Redis with it
         )
         import redis
 

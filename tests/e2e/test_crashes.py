@@ -109,11 +109,16 @@ class Sender:
         self._on_acknowledged = on_acknowledged
         self._sent_at: dict[int, float] = {}  # thread -> when its request in flight was sent
         self._lock = threading.Lock()
+        # Closed after KILL_AFTER acknowledgements until the test opens it: the deliveries left are then
+        # still to be sent when the test is ready for them (a fast stream could otherwise finish first).
+        self.gate = threading.Event()
+        self.gate.set()
 
     def deliver(self, event: dict[str, Any]) -> None:
         for attempt in range(DELIVERY_ATTEMPTS):
             if attempt:
                 time.sleep(RETRY_PAUSE_S)
+            self.gate.wait()
             with self._lock:
                 self._sent_at[threading.get_ident()] = time.monotonic()
             try:
@@ -141,6 +146,7 @@ class Sender:
                 self.acknowledged += 1
             count = self.acknowledged
         if count == KILL_AFTER:
+            self.gate.clear()
             self._on_acknowledged()
 
 
@@ -162,6 +168,7 @@ def test_a_killed_web_worker_loses_no_acknowledged_delivery(connected: Stack) ->
         # The database stalls (a lock held elsewhere): every sender's next delivery waits inside the web
         # worker, in the middle of its request, and that is when the worker is killed.
         with stack.inbox_writes_held():
+            sender.gate.set()
             wait_for(
                 lambda: sender.waiting_longer_than(0.5) == SENDERS, 30, "every sender waiting on the worker"
             )
