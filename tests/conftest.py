@@ -23,6 +23,8 @@ ATHLETE_ID = 90210  # made up
 # Every integration test runs on the embedded defaults (SQLite, an in-process queue) and on the scaled-out
 # configuration (PostgreSQL and Redis, private servers started for the test run; installed in CI).
 BACKENDS = ("embedded", "postgres-redis")
+# For a test whose subject does not depend on the database or the queue: the embedded defaults only.
+EMBEDDED_ONLY = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import requests
 from plugin.cli import WORKER_NICENESS
 from plugin.sandbox.stack import Stack
 from plugin.sandbox.state import SandboxConfig
+from tests.conftest import EMBEDDED_ONLY
 from tests.e2e.test_flow import ATHLETE, RUN, host_calls, notes_in, wait_for
 
 EVENTS = 40  # activities, one create event each
@@ -73,6 +74,7 @@ def thread_niceness(pid: int) -> set[int]:
     return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
 
 
+@EMBEDDED_ONLY  # process priorities, whatever the database and queue
 def test_the_queue_worker_yields_the_cpu_to_the_web_server(connected: Stack) -> None:
     # Every thread of the worker (Huey's consumer starts its own), and of the one started after a crash.
     ours = os.getpriority(os.PRIO_PROCESS, 0)

@@ -11,11 +11,11 @@ import requests
 from plugin.analysis.notes import NOTE_START
 from plugin.sandbox.stack import Stack
 from plugin.sandbox.state import SandboxConfig
+from tests.conftest import EMBEDDED_ONLY
 
 ATHLETE = 4040  # made up
-# What does not depend on the database or the queue runs on the embedded defaults only; the inbox, the retry
-# and deferral machinery, the shared rate budget and crash recovery run on both configurations.
-EMBEDDED_ONLY = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+# What does not depend on the database or the queue runs on the embedded defaults only (EMBEDDED_ONLY); the
+# inbox, the retry and deferral machinery, the shared rate budget and crash recovery run on both.
 RUN = {
     "sport_type": "Run",
     "distance": 1200.0,
