@@ -1,4 +1,4 @@
-"""Fixtures in the style of Flask's tutorial: app, client, runner; plus the fake host and queue helpers."""
+"""Fixtures in the style of Flask's tutorial: app and client; plus the fake host and queue helpers."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ PUBLIC_URL = "https://backstride.test"
 ATHLETE_ID = 90210  # made up
 
 
-# Every integration test runs on the embedded defaults (SQLite, an in-process queue) and on the scaled-out
-# configuration (PostgreSQL and Redis, private servers started for the test run; installed in CI).
+# An integration test runs on the embedded defaults (SQLite, an in-process queue) and on the scaled-out
+# configuration (PostgreSQL and Redis, private servers started for the test run; installed in CI), unless its
+# module's own `backend` fixture or EMBEDDED_ONLY says its subject does not depend on them.
 BACKENDS = ("embedded", "postgres-redis")
 # For a test whose subject does not depend on the database or the queue: the embedded defaults only.
 EMBEDDED_ONLY = pytest.mark.parametrize("backend", ["embedded"], indirect=True)

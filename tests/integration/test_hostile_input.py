@@ -35,6 +35,13 @@ from plugin.web import MAX_REQUEST_BYTES
 from tests.conftest import ATHLETE_ID, VERIFY_TOKEN, event, run_queue
 from tests.fake_strava import CLIENT_SECRET
 
+
+@pytest.fixture
+def backend() -> dict[str, str]:
+    """The embedded defaults only: what hostile input gets back is the web layer's concern."""
+    return {}
+
+
 SUBSCRIPTION_ID = 5150
 INT64_MAX = 2**63 - 1  # what the database can hold; stated here, not imported from the schema
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from plugin.store import utcnow
 from plugin.store.models import RateLimitState
 from tests.conftest import ATHLETE_ID, event, run_queue
+
+
+@pytest.fixture
+def backend() -> dict[str, str]:
+    """The embedded defaults only: what /metrics reports is the web layer's concern."""
+    return {}
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:

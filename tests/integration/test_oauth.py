@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from plugin.store.models import Athlete
 from tests.conftest import ATHLETE_ID, PUBLIC_URL
 from tests.fake_strava import CLIENT_ID, OAUTH
+
+
+@pytest.fixture
+def backend() -> dict[str, str]:
+    """The embedded defaults only: the OAuth flow is the web layer's concern."""
+    return {}
 
 
 def start_connect(client) -> dict[str, str]:

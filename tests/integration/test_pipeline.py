@@ -17,6 +17,14 @@ from plugin.store import utcnow
 from plugin.store.models import Athlete, InboxEvent
 from tests.conftest import ATHLETE_ID, event, run_queue
 
+
+@pytest.fixture
+def backend() -> dict[str, str]:
+    """The embedded defaults only: the pipeline's decisions; the store, intake, queue and
+    rate budget are tested on both backends elsewhere."""
+    return {}
+
+
 CADENCE_STREAMS = {
     "time": {
         "data": list(range(0, 600, 10)),

@@ -10,6 +10,13 @@ import pytest
 from plugin.pipeline import profile_for
 from tests.conftest import ATHLETE_ID, event, run_queue
 
+
+@pytest.fixture
+def backend() -> dict[str, str]:
+    """The embedded defaults only: the settings page is the web layer's concern."""
+    return {}
+
+
 VALID = {
     "weight": "68.5",
     "weight_unit": "kg",
