@@ -12,14 +12,16 @@ from plugin.domain import DEFAULT_WEIGHT_KG, Activity, AthleteProfile, Units
 from plugin.files import read_activity_file
 
 
-def analyse_file(path: str | Path, weight_kg: float | None, units: Units) -> tuple[Activity, Analysis]:
+def analyse_file(
+    path: str | Path, weight_kg: float | None, units: Units, sources_url: str
+) -> tuple[Activity, Analysis]:
     """Raises plugin.files.ActivityFileError for a file that cannot be read."""
     loaded = read_activity_file(path)
     if weight_kg is None:
         profile = AthleteProfile(DEFAULT_WEIGHT_KG, "default", units)
     else:
         profile = AthleteProfile(weight_kg, "settings", units)
-    return loaded.activity, analyse(loaded.activity, loaded.streams, profile)
+    return loaded.activity, analyse(loaded.activity, loaded.streams, profile, sources_url)
 
 
 def as_json(activity: Activity, result: Analysis) -> dict[str, Any]:
@@ -55,14 +57,17 @@ def as_json(activity: Activity, result: Analysis) -> dict[str, Any]:
             # "distance": ACSM equations x backward factor; "time": Compendium METs (no distance).
             "basis": energy.basis if energy else None,
             "less_certain": energy.less_certain if energy else None,
+            "extra_low": _kcal(energy.extra_low if energy else None, result),
+            "extra_high": _kcal(energy.extra_high if energy else None, result),
             "host_calories": activity.calories,
         },
         "knee": {
+            "per_step": knee.per_step if knee else None,
             "pfj_per_step_change": knee.pfj_per_step_change if knee else None,
-            "pfj_per_step_change_self_selected": knee.pfj_per_step_change_self_selected if knee else None,
             "steps": knee.steps if knee else None,
-            "steps_per_km": round(knee.steps_per_km, 1) if knee and knee.steps_per_km else None,
-            "per_distance": knee.per_distance if knee else None,
+            "steps_per_km": _round(knee.steps_per_km if knee else None),
+            "forward_steps_per_km": _round(knee.forward_steps_per_km if knee else None),
+            "per_km_change": _round(knee.per_km_change if knee else None, 3),
         },
         "note": result.note.text if result.note else "",
     }
@@ -100,3 +105,7 @@ def _kcal(value: float | None, result: Analysis) -> float | None:
     if not result.efforts:
         return 0.0  # nothing backward: nothing spent backward
     return None if value is None else round(value, 1)
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)

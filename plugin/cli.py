@@ -318,10 +318,17 @@ def _weight_kg(text: str) -> float:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from plugin.analyze import analyse_file, render
+    from plugin.config import ConfigError, public_url_from
     from plugin.files import ActivityFileError
 
     try:
-        activity, result = analyse_file(args.file, args.weight, args.units)
+        # The note links to the installation's page of sources, as a written note does.
+        sources_url = public_url_from(os.environ.get("BACKSTRIDE_PUBLIC_URL", "")) + "/science"
+    except ConfigError as exc:
+        print(f"backstride analyze: {exc}", file=sys.stderr)
+        return 2
+    try:
+        activity, result = analyse_file(args.file, args.weight, args.units, sources_url)
     except ActivityFileError as exc:
         print(f"backstride analyze: {exc}", file=sys.stderr)
         return 2

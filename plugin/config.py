@@ -66,6 +66,11 @@ class Settings:
     def webhook_callback_url(self) -> str:
         return f"{self.public_url}/webhooks/strava"
 
+    @property
+    def sources_url(self) -> str:
+        """The public page of the notes' sources, which every note links to."""
+        return f"{self.public_url}/science"
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
@@ -104,9 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)"
         ) from exc
 
-    public_url = (get("BACKSTRIDE_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
-    if not public_url.startswith(("http://", "https://")):
-        raise ConfigError(f"BACKSTRIDE_PUBLIC_URL must start with http:// or https://, not {public_url!r}")
+    public_url = public_url_from(get("BACKSTRIDE_PUBLIC_URL"))
 
     log_format = (get("BACKSTRIDE_LOG_FORMAT") or "text").lower()
     if log_format not in ("text", "json"):
@@ -130,6 +133,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         retry_base_s=retry_base_s,
     )
+
+
+def public_url_from(text: str) -> str:
+    """BACKSTRIDE_PUBLIC_URL checked, without a trailing slash (the development address when empty)."""
+    public_url = (text or "http://127.0.0.1:5000").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"BACKSTRIDE_PUBLIC_URL must start with http:// or https://, not {public_url!r}")
+    return public_url
 
 
 def _seconds(text: str, name: str, default: float) -> float:

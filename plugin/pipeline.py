@@ -99,6 +99,7 @@ class Pipeline:
         store: Store,
         host: Host,
         *,
+        sources_url: str,
         refresh_margin_s: int = 600,
         retry_base: timedelta = RETRY_BASE,
         clock: Callable[[], float] = time.time,
@@ -106,6 +107,7 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.host = host
+        self.sources_url = sources_url  # the public page of sources each note links to
         self.refresh_margin_s = refresh_margin_s
         self.retry_base = retry_base
         self._clock = clock
@@ -339,7 +341,10 @@ class _Annotation:
         recent = self.store.backward_seconds_since(
             self.athlete.id, utcnow() - timedelta(days=RECENT_DAYS), except_activity_id=self.activity_id
         )
-        result = analyse(activity, streams, profile_for(self.athlete), mode, recent_backward_s=recent)
+        profile = profile_for(self.athlete)
+        result = analyse(
+            activity, streams, profile, self.pipeline.sources_url, mode, recent_backward_s=recent
+        )
         note_text = result.note.text if result.note else None
         return self._write(activity, note_text, list(result.efforts), result.remark)
 

@@ -51,6 +51,7 @@ def build_services(settings: Settings) -> Services:
     pipeline = Pipeline(
         store,
         host,
+        sources_url=settings.sources_url,
         refresh_margin_s=settings.token_refresh_margin_s,
         retry_base=timedelta(seconds=settings.retry_base_s),
     )

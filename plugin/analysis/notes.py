@@ -1,9 +1,14 @@
 """The note Backstride writes into an activity's description, and how it is merged into the athlete's text.
 
-A note is a block of plain-text lines: the first starts with NOTE_START, the last is exactly NOTE_END. Merging
-is idempotent and never touches the athlete's own text; a block the athlete edited (a marker without its
-partner) makes merge_note refuse, so we never overwrite their words or leave a second note.
-Every number in a note comes from ../shared/SCIENCE.md (see energy.py and knee.py for the sources).
+A note is a block of plain-text lines: the first starts with NOTE_START, the last starts with NOTE_END and
+links to the installation's public page of sources. Merging is idempotent and never touches the athlete's
+own text; a block the athlete edited (a marker without its partner) makes merge_note refuse, so we never
+overwrite their words or leave a second note.
+
+Every number in a note comes from ../shared/SCIENCE.md (see energy.py, knee.py and steps.py for the
+sources). A compact note is at most NOTE_MAX_LINES lines and NOTE_MAX_CHARS characters: headline, energy,
+one myth answered (or the careful-start tip), and the sources line. A detailed note adds lines with new
+figures only: the host's own calories against ours, the kneecap, and the myth when the tip took its place.
 """
 
 from __future__ import annotations
@@ -12,29 +17,31 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from plugin.analysis import energy, knee
+from plugin.analysis import energy, knee, steps
 from plugin.domain import AthleteProfile, Effort, Note
 
 # Markers are the same in every language: they are how we find our own block again.
 NOTE_START = "⟲ Backstride"
-NOTE_END = "— Backstride · backward-running notes with sources"
+NOTE_END = "— Backstride · sources:"
+# The end line of notes written before the sources page existed: still ours, found and replaced.
+LEGACY_NOTE_END = "— Backstride · backward-running notes with sources"
 
 # Unit conversions (international yard and pound, 1959).
 M_PER_MILE = 1609.344
 KG_PER_LB = 0.45359237
 
-# "100 backward steps = 1,000 forward steps": the viral claim's ratio, which the note answers.
+# "100 backward steps = 1,000 forward steps": the viral claim's ratio.
 MYTH_STEPS_CLAIM_RATIO = 10
-# Energy per step = cost per metre x step length: 100 backward running steps are worth roughly 100-130
-# forward steps of energy; generous backward-walking assumptions give about 140 (SCIENCE.md, "The viral
-# claims", from Wright & Weyand 2001 and Rasica et al. 2020 with the shorter backward step).
-STEP_WORTH_LOW = 1.0
-STEP_WORTH_HIGH_RUN = 1.3
-STEP_WORTH_HIGH_WALK = 1.4
 # Below this many steps a personal "your N steps" answer says nothing; use the general one.
 MYTH_MIN_STEPS = 10
-# "One lap backward = six laps forward": about 28 kcal net forward vs 36-38 backward per 400 m for 70 kg
-# (SCIENCE.md, "The viral claims"): a backward lap is worth the backward running factor in forward laps.
+# "Up to 50% more calories" (running) and "20% more calories" (walking): the claims the energy answers.
+MYTH_CALORIE_CLAIM_RUN = 50
+MYTH_CALORIE_CLAIM_WALK = 20
+# "One lap backward = six laps forward": answered for efforts on a track, which we take to be efforts that
+# are each within TRACK_TOLERANCE of a whole number of 400-m laps (one to four).
+TRACK_LAP_M = 400.0
+TRACK_TOLERANCE = 0.05
+TRACK_MAX_LAPS = 4
 
 # The careful-start tip: shown when this activity's backward time is at least this long and at least as much
 # as the athlete's whole backward time over the previous 7 days (their weekly backward volume doubles or
@@ -43,10 +50,13 @@ MYTH_MIN_STEPS = 10
 CAREFUL_START_MIN_S = 300.0
 RECENT_DAYS = 7
 
-# A note is at most this long: it shares the description with the athlete's own words. Lines beyond the
-# core (headline, energy, myth, tip) are dropped first if a note would exceed it.
-NOTE_MAX_LINES = 7  # including the headline and the attribution line
-NOTE_MAX_CHARS = 900
+# A compact note, the sources line included: read in five seconds on a phone.
+NOTE_MAX_LINES = 4
+NOTE_MAX_CHARS = 320
+# A detailed note adds at most this many lines.
+DETAILED_EXTRA_LINES = 3
+# Per km "about the same" within this share.
+SAME_SHARE = 0.05
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -58,38 +68,40 @@ STRINGS: dict[str, dict[str, str]] = {
         "distance_mi": "{value} mi",
         "in_duration": " in {duration}",
         "and_duration": ", {duration}",
-        "steps_one": ", about {n} step",
-        "steps_many": ", about {n} steps",
+        "steps_one": ", {n} step",
+        "steps_many": ", {n} steps",
         "headline": "{start}: {what}{distance}{duration}{steps}.",
-        "energy": "Energy: about {kcal} kcal ({low}–{high}{caveat}), {more} kcal more than {baseline}"
-        "{assumption}.",
-        "energy_point": "Energy: about {kcal} kcal{caveat_alone}, {more} kcal more than {baseline}"
-        "{assumption}.",
+        "energy": "Energy: about {kcal} kcal ({low}–{high}), {more} more than forward{note}.",
+        "energy_point": "Energy: about {kcal} kcal, {more} more than forward{note}.",
         "under_one": "under 1",
-        "baseline_distance": "the same distance forward",
-        "baseline_time": "walking forward as long",
-        "caveat_walk": "; walking backward: less certain",
-        "caveat_time": "; from time alone, no distance",
-        "assumption": " (assuming {weight}; set your weight for a better figure)",
+        "note_walk": "; walking: less sure",
+        "note_time": "; from time alone",
+        "note_weight": "; {weight} assumed",
         "weight_kg": "{value} kg",
         "weight_lb": "{value} lb",
         "unit_km": "km",
         "unit_mi": "mile",
-        "host_calories": "The {calories} kcal shown for this activity assume forward motion; going backward "
-        "added about {extra} ({low}–{high}).",
-        "host_calories_point": "The {calories} kcal shown for this activity assume forward motion; going "
-        "backward added about {extra}.",
-        "knee_running": "Kneecap: about {pct}% less compression per step than running forward at the same "
-        "speed; per {unit} about the same (more, shorter steps).",
-        "knee_alike": "Kneecap: at this pace backward and forward load the kneecap about alike.",
-        "myth_steps": "Myth: 100 backward steps ≠ 1,000 forward steps. Your {steps} backward steps were "
-        "worth about {low}–{high} forward steps of energy, not {claim}.",
-        "myth_steps_general": "Myth: 100 backward steps ≠ 1,000 forward steps; they are worth about "
-        "{low}–{high} forward steps of energy.",
-        "myth_lap": "Myth: one lap backward ≠ six laps forward; a backward lap costs about {low}–{high} "
-        "forward laps.",
-        "careful_start": "More backward than usual: build up gradually, walk before you run it, on flat "
-        "clear ground. Balance problems, dizziness or a recent operation? Ask a clinician first.",
+        "host_part": "The {calories} kcal shown likely assume forward motion; with the backward parts "
+        "counted, about {total} ({low}–{high}).",
+        "host_whole": "The {calories} kcal shown likely assume forward motion; the figure above counts "
+        "going backward.",
+        "knee_less": "Kneecap: about {pct}% less peak compression per step than forward at the same speed "
+        "(20-runner average, not every runner){per_km}.",
+        "knee_alike": "Kneecap: at this slow pace, about the same per step as forward{per_km}.",
+        "per_km_more": "; with your steps, about {pct}% more per {unit}",
+        "per_km_less": "; with your steps, about {pct}% less per {unit}",
+        "per_km_same": "; with your steps, about the same per {unit}",
+        "myth_steps": "Myth: 100 backward steps ≠ 1,000 forward. Your {steps} equal about {low}–{high} "
+        "forward steps of energy.",
+        "myth_steps_general": "Myth: 100 backward steps ≠ 1,000 forward; they equal about {low}–{high} "
+        "forward steps of energy.",
+        "myth_lap": "Myth: one lap backward ≠ six forward; it costs about {low}–{high} forward laps.",
+        "myth_calories": "Myth: “{claim}% more calories”? Here about {pct}% more than forward.",
+        "careful_run": "More backward than usual: build up slowly, walk it before you run it. Dizzy or "
+        "unsteady? See a clinician.",
+        "careful_walk": "More backward than usual: build up slowly, on flat clear ground. Dizzy or unsteady? "
+        "See a clinician.",
+        "sources": "{end} {url}",
     },
 }
 
@@ -128,9 +140,10 @@ def format_duration(seconds: float) -> str:
 class NoteFacts:
     """What a note may say, computed once (summary.py) and shared with `analyze --json`.
 
-    energy: None when an effort cannot be priced (no duration). host_calories: the host's own kcal for the
-    whole activity, which assumes forward motion. recent_backward_s: the athlete's backward time in the
-    RECENT_DAYS before this activity; None when unknown (a file on the command line).
+    energy: None when an effort cannot be priced. host_calories: the host's own kcal for the whole
+    activity, whose method is unpublished. recent_backward_s: the athlete's backward time in the
+    RECENT_DAYS before this activity; None when unknown (a file on the command line). forward_step_m: the
+    athlete's forward step in the same activity at the efforts' gait (steps.py); None when not measured.
     """
 
     efforts: tuple[Effort, ...]
@@ -138,6 +151,7 @@ class NoteFacts:
     knee: knee.KneeSummary | None
     host_calories: float | None = None
     recent_backward_s: float | None = None
+    forward_step_m: float | None = None
 
     @property
     def steps(self) -> int | None:
@@ -152,6 +166,21 @@ class NoteFacts:
     def backward_s(self) -> float:
         return sum(max(e.duration_s, 0.0) for e in self.efforts)
 
+    @property
+    def distance_m(self) -> float:
+        return sum(max(e.distance_m, 0.0) for e in self.efforts)
+
+    @property
+    def walking(self) -> bool:
+        """Every effort a walk with a distance to show it (a time-only effort's gait is not known)."""
+        return all(e.gait == "walk" and e.distance_m > 0 for e in self.efforts)
+
+    @property
+    def gait(self) -> str:
+        """The gait of most of the backward time."""
+        run_s = sum(max(e.duration_s, 0.0) for e in self.efforts if e.gait == "run")
+        return "run" if run_s > self.backward_s / 2 else "walk"
+
 
 def _format_weight(weight_kg: float, profile: AthleteProfile, lang: str) -> str:
     if profile.units == "imperial":
@@ -161,18 +190,15 @@ def _format_weight(weight_kg: float, profile: AthleteProfile, lang: str) -> str:
 
 
 def _headline(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str:
-    efforts = facts.efforts
-    n = len(efforts)
-    all_walks = all(e.gait == "walk" for e in efforts)
-    kind = "walk" if all_walks else "effort"
+    n = len(facts.efforts)
+    kind = "walk" if facts.walking else "effort"
     what = _t(lang, f"{kind}_one") if n == 1 else _t(lang, f"{kind}_many", n=n)
-    distance_m = sum(max(e.distance_m, 0.0) for e in efforts)
     distance = ""
-    if distance_m > 0:
+    if facts.distance_m > 0:
         if profile.units == "imperial":
-            distance = ", " + _t(lang, "distance_mi", value=f"{distance_m / M_PER_MILE:,.2f}")
+            distance = ", " + _t(lang, "distance_mi", value=f"{facts.distance_m / M_PER_MILE:,.2f}")
         else:
-            distance = ", " + _t(lang, "distance_km", value=f"{distance_m / 1000:,.2f}")
+            distance = ", " + _t(lang, "distance_km", value=f"{facts.distance_m / 1000:,.2f}")
     duration = ""
     if _round_half_up(facts.backward_s) > 0:
         key = "in_duration" if distance else "and_duration"
@@ -196,51 +222,47 @@ def _energy_line(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str | 
     est = facts.energy
     if est is None or _round_half_up(est.kcal) < 1:
         return None
-    assumption = ""
-    if profile.weight_source == "default":
-        assumption = _t(lang, "assumption", weight=_format_weight(profile.weight_kg, profile, lang))
-    caveat = ""
+    notes = []
     if est.basis == "time":
-        caveat = _t(lang, "caveat_time")
+        notes.append(_t(lang, "note_time"))
     elif est.less_certain:
-        caveat = _t(lang, "caveat_walk")
+        notes.append(_t(lang, "note_walk"))
+    if profile.weight_source == "default":
+        notes.append(_t(lang, "note_weight", weight=_format_weight(profile.weight_kg, profile, lang)))
+    note = "".join(notes)
     low, high = _round_half_up(est.kcal_low), _round_half_up(est.kcal_high)
-    # A range that rounds to one number ("4–4") says nothing: show the figure alone, caveat in brackets.
-    key = "energy" if low != high else "energy_point"
+    # A range that rounds to one number ("4–4") says nothing: show the figure alone.
     return _t(
         lang,
-        key,
+        "energy" if low != high else "energy_point",
         kcal=_int(_round_half_up(est.kcal)),
         low=_int(low),
         high=_int(high),
-        caveat=caveat,
-        caveat_alone=f" ({caveat.removeprefix('; ')})" if caveat else "",
         more=_kcal_text(est.extra_kcal, lang),
-        baseline=_t(lang, "baseline_time" if est.basis == "time" else "baseline_distance"),
-        assumption=assumption,
+        note=f" ({note.removeprefix('; ')})" if note else "",
     )
 
 
 def _host_calories_line(facts: NoteFacts, lang: str) -> str | None:
+    """The host's figure against ours, so that the two agree: its method is unpublished and likely assumes
+    forward motion. For a whole-activity effort our figure is the backward-aware one; for parts, the host's
+    figure plus what going backward added."""
     est, calories = facts.energy, facts.host_calories
-    if est is None or calories is None or not math.isfinite(calories):
+    if est is None or calories is None or not math.isfinite(calories) or _round_half_up(calories) < 1:
         return None
-    # A host figure below our forward cost of the backward part alone is counted some other way (net of
-    # rest, or a partial recording): setting ours against it would mislead.
-    if calories < est.kcal_if_forward or _round_half_up(calories) < 1:
+    if any(e.source == "whole" for e in facts.efforts):
+        return _t(lang, "host_whole", calories=_int(_round_half_up(calories)))
+    # A host figure below our forward cost of the backward parts alone is counted some other way (net of
+    # rest, or a partial recording): adding to it would mislead.
+    if calories < est.kcal_if_forward or _round_half_up(est.extra_kcal) < 1:
         return None
-    extra = _round_half_up(est.extra_kcal)
-    if extra < 1:
-        return None
-    low = _round_half_up(est.kcal_low - est.kcal_if_forward)
-    high = _round_half_up(est.kcal_high - est.kcal_if_forward)
     return _t(
         lang,
-        "host_calories" if low != high else "host_calories_point",
+        "host_part",
         calories=_int(_round_half_up(calories)),
-        extra=_int(extra),
-        low=_int(low),
-        high=_int(high),
+        total=_int(_round_half_up(calories + est.extra_kcal)),
+        low=_int(_round_half_up(calories + est.extra_low)),
+        high=_int(_round_half_up(calories + est.extra_high)),
     )
 
 
@@ -248,36 +270,69 @@ def _knee_line(facts: NoteFacts, profile: AthleteProfile, lang: str) -> str | No
     summary = facts.knee
     if summary is None:
         return None
-    change = summary.pfj_per_step_change
-    if summary.per_distance == "about-same" and change is not None and change < 0:
+    per_km = ""
+    if summary.per_km_change is not None:
         unit = _t(lang, "unit_mi" if profile.units == "imperial" else "unit_km")
-        return _t(lang, "knee_running", pct=_round_half_up(-change * 100), unit=unit)
-    return _t(lang, "knee_alike")
+        pct = _round_half_up(abs(summary.per_km_change) * 100)
+        if abs(summary.per_km_change) < SAME_SHARE:
+            per_km = _t(lang, "per_km_same", unit=unit)
+        else:
+            key = "per_km_more" if summary.per_km_change > 0 else "per_km_less"
+            per_km = _t(lang, key, pct=pct, unit=unit)
+    if summary.per_step == "less":
+        return _t(lang, "knee_less", pct=_round_half_up(-summary.pfj_per_step_change * 100), per_km=per_km)
+    return _t(lang, "knee_alike", per_km=per_km)
+
+
+def _effort_speed(facts: NoteFacts) -> float:
+    """The efforts' mean speed; a time-only effort is priced at energy.TIME_ONLY_SPEED_M_S."""
+    if facts.distance_m > 0 and facts.backward_s > 0:
+        return facts.distance_m / facts.backward_s
+    return energy.TIME_ONLY_SPEED_M_S
+
+
+def step_worth(facts: NoteFacts) -> tuple[float, float]:
+    """What one backward step is worth in the athlete's forward steps of energy, low and high: the backward
+    factor per metre times the backward step's length over the forward one (measured in this activity, else
+    SCIENCE.md's 60-80%)."""
+    gait = "run" if facts.gait == "run" else "walk"
+    low, _, high = energy.backward_factor(gait, _effort_speed(facts))
+    ratio = steps.step_ratio(steps.backward_step_m(facts.efforts), facts.forward_step_m)
+    ratio_low, ratio_high = (ratio, ratio) if ratio is not None else steps.ASSUMED_STEP_RATIO
+    return low * ratio_low, high * ratio_high
+
+
+def _on_track(efforts: tuple[Effort, ...]) -> bool:
+    for e in efforts:
+        laps = round(e.distance_m / TRACK_LAP_M)
+        if not 1 <= laps <= TRACK_MAX_LAPS or abs(e.distance_m - laps * TRACK_LAP_M) > TRACK_TOLERANCE * (
+            laps * TRACK_LAP_M
+        ):
+            return False
+    return bool(efforts)
 
 
 def _myth_line(facts: NoteFacts, lang: str) -> str:
-    efforts, steps = facts.efforts, facts.steps
-    high_factor = STEP_WORTH_HIGH_WALK if any(e.gait == "walk" for e in efforts) else STEP_WORTH_HIGH_RUN
-    if steps is not None and steps >= MYTH_MIN_STEPS:
-        shown = _round_steps(steps)
+    """One viral claim, the one this activity answers best: the lap claim on a track, the step claim when
+    the steps were counted, the calorie claim with the athlete's own percentage otherwise."""
+    gait = "run" if facts.gait == "run" else "walk"
+    est = facts.energy
+    if _on_track(facts.efforts):
+        low, _, high = energy.backward_factor(gait, _effort_speed(facts))
+        return _t(lang, "myth_lap", low=f"{low:.1f}", high=f"{high:.1f}")
+    low, high = step_worth(facts)
+    if facts.steps is not None and facts.steps >= MYTH_MIN_STEPS:
         return _t(
             lang,
             "myth_steps",
-            steps=_int(shown),
-            low=_int(_round_steps(steps * STEP_WORTH_LOW)),
-            high=_int(_round_steps(steps * high_factor)),
-            claim=_int(shown * MYTH_STEPS_CLAIM_RATIO),
+            steps=_int(_round_steps(facts.steps)),
+            low=_int(_round_steps(facts.steps * low)),
+            high=_int(_round_steps(facts.steps * high)),
         )
-    if sum(max(e.distance_m, 0.0) for e in efforts) > 0:
-        ranges = [energy.backward_factor_range(gait) for gait in {e.gait for e in efforts}]
-        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        return _t(lang, "myth_lap", low=f"{low:.1f}", high=f"{high:.1f}")
-    return _t(
-        lang,
-        "myth_steps_general",
-        low=_round_half_up(100 * STEP_WORTH_LOW),
-        high=_round_half_up(100 * high_factor),
-    )
+    if est is not None and est.basis == "distance" and est.kcal_if_forward > 0:
+        claim = MYTH_CALORIE_CLAIM_RUN if gait == "run" else MYTH_CALORIE_CLAIM_WALK
+        return _t(lang, "myth_calories", claim=claim, pct=_round_half_up(est.extra_share * 100))
+    return _t(lang, "myth_steps_general", low=_round_half_up(100 * low), high=_round_half_up(100 * high))
 
 
 def volume_jumped(backward_s: float, recent_backward_s: float | None) -> bool:
@@ -287,35 +342,34 @@ def volume_jumped(backward_s: float, recent_backward_s: float | None) -> bool:
     return backward_s >= CAREFUL_START_MIN_S and backward_s >= max(recent_backward_s, 0.0)
 
 
-def build_note(facts: NoteFacts, profile: AthleteProfile, lang: str = "en") -> Note | None:
+def sources_line(sources_url: str) -> str:
+    return _t("en", "sources", end=NOTE_END, url=sources_url)
+
+
+def build_note(facts: NoteFacts, profile: AthleteProfile, sources_url: str, lang: str = "en") -> Note | None:
     """The plain-text note for these facts, in the athlete's units and note style; None when no effort.
 
-    compact: headline, energy, myth (and the careful-start tip when it applies). detailed adds the host's own
-    calorie figure against ours and the kneecap line. Never more than NOTE_MAX_LINES and NOTE_MAX_CHARS.
+    compact: headline, energy, the myth (or the careful-start tip in its place), and the sources line.
+    detailed adds the host's calories against ours, the kneecap (running only) and the displaced myth.
     """
     if not facts.efforts:
         return None
-    # (line, optional): optional lines go first when the note would be too long.
-    candidates: list[tuple[str | None, bool]] = [
-        (_headline(facts, profile, lang), False),
-        (_energy_line(facts, profile, lang), False),
-    ]
-    if profile.note_style == "detailed":
-        candidates += [(_host_calories_line(facts, lang), True), (_knee_line(facts, profile, lang), True)]
-    candidates.append((_myth_line(facts, lang), False))
+    myth = _myth_line(facts, lang)
+    tip = None
     if volume_jumped(facts.backward_s, facts.recent_backward_s):
-        candidates.append((_t(lang, "careful_start"), False))
-    lines = [(line, optional) for line, optional in candidates if line is not None]
-
-    def fits(kept: list[tuple[str, bool]]) -> bool:
-        text = "\n".join([line for line, _ in kept] + [NOTE_END])
-        return len(kept) + 1 <= NOTE_MAX_LINES and len(text) <= NOTE_MAX_CHARS
-
-    while not fits(lines) and any(optional for _, optional in lines):
-        last_optional = max(i for i, (_, optional) in enumerate(lines) if optional)
-        del lines[last_optional]
-    text = "\n".join([line for line, _ in lines] + [NOTE_END])
-    return Note(text=text, efforts=facts.efforts)
+        tip = _t(lang, "careful_walk" if facts.walking else "careful_run")
+    sources = sources_line(sources_url)
+    core = [line for line in (_headline(facts, profile, lang), _energy_line(facts, profile, lang)) if line]
+    third = tip or myth
+    # Extreme figures (a day-long walk) can make the third line too long for the compact limit: it goes.
+    if len("\n".join([*core, third, sources])) <= NOTE_MAX_CHARS:
+        core.append(third)
+    extra: list[str | None] = []
+    if profile.note_style == "detailed":
+        extra = [_host_calories_line(facts, lang), _knee_line(facts, profile, lang)]
+        extra += [line for line in (tip, myth) if line and line not in core]
+    lines = [*core, *(line for line in extra if line), sources]
+    return Note(text="\n".join(lines), efforts=facts.efforts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -356,7 +410,7 @@ def _split_lines(text: str) -> list[_Line]:
         kind: LineKind
         if content.startswith(NOTE_START):
             kind = "start"
-        elif content.rstrip() == NOTE_END:
+        elif content.startswith(NOTE_END) or content.rstrip() == LEGACY_NOTE_END:
             kind = "end"
         elif not content.strip():
             kind = "blank"

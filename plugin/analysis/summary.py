@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from plugin.analysis import energy, knee
+from plugin.analysis import energy, knee, steps
 from plugin.analysis.detect import DetectionMode, detect
 from plugin.analysis.notes import NoteFacts, build_note, strip_note
 from plugin.domain import Activity, AthleteProfile, Effort, Note, Streams
@@ -20,6 +20,13 @@ class Analysis:
     knee: knee.KneeSummary | None
     note: Note | None
     remark: str | None = None  # why there is no effort, when the athlete may wonder (detect.Detection)
+    forward_step_m: float | None = None  # the athlete's forward step in the same activity (steps.py)
+
+
+# No note for an effort shorter than this, or (with a distance) shorter than this far: a button pressed twice,
+# a GPS wobble. Too little to price or to answer a myth with.
+MIN_NOTED_S = 20.0
+MIN_NOTED_M = 25.0
 
 
 def own_words(activity: Activity) -> Activity:
@@ -27,30 +34,48 @@ def own_words(activity: Activity) -> Activity:
     return replace(activity, description=strip_note(activity.description))
 
 
+def noted(efforts: list[Effort] | tuple[Effort, ...]) -> list[Effort]:
+    """The efforts long enough to write about (MIN_NOTED_S, MIN_NOTED_M)."""
+    return [
+        e
+        for e in efforts
+        if e.duration_s >= MIN_NOTED_S and (e.distance_m <= 0 or e.distance_m >= MIN_NOTED_M)
+    ]
+
+
 def assess(
     efforts: list[Effort],
     profile: AthleteProfile,
+    sources_url: str,
     streams: Streams | None = None,
     host_calories: float | None = None,
     recent_backward_s: float | None = None,
 ) -> Analysis:
-    """Price and describe efforts already found: energy at each effort's grade, kneecap, and the note."""
+    """Price and describe efforts already found: energy over each effort's terrain, kneecap, and the note
+    (whose last line links to sources_url)."""
     estimates = [
-        energy.estimate_effort(effort, profile.weight_kg, energy.effort_grade(effort, streams))
+        energy.estimate_effort(effort, profile.weight_kg, energy.effort_terrain(effort, streams))
         for effort in efforts
     ]
     priced = [e for e in estimates if e is not None]
     # A figure for some efforts only would be presented as the whole: better say nothing.
     total = energy.total(priced) if len(priced) == len(estimates) else None
+    running = sum(e.duration_s for e in efforts if e.gait == "run") > sum(e.duration_s for e in efforts) / 2
+    forward_step = steps.forward_step_m(streams, efforts, "run" if running else "walk")
     facts = NoteFacts(
         efforts=tuple(efforts),
         energy=total,
-        knee=knee.summarize(efforts),
+        knee=knee.summarize(efforts, forward_step),
         host_calories=host_calories,
         recent_backward_s=recent_backward_s,
+        forward_step_m=forward_step,
     )
     return Analysis(
-        efforts=facts.efforts, energy=facts.energy, knee=facts.knee, note=build_note(facts, profile)
+        efforts=facts.efforts,
+        energy=facts.energy,
+        knee=facts.knee,
+        note=build_note(facts, profile, sources_url),
+        forward_step_m=forward_step,
     )
 
 
@@ -58,12 +83,14 @@ def analyse(
     activity: Activity,
     streams: Streams | None,
     profile: AthleteProfile,
+    sources_url: str,
     mode: DetectionMode = "auto",
     recent_backward_s: float | None = None,
 ) -> Analysis:
     """recent_backward_s: the athlete's backward time in the week before (None: unknown, no tip)."""
     found = detect(own_words(activity), streams, mode)
-    result = assess(list(found.efforts), profile, streams, activity.calories, recent_backward_s)
+    efforts = noted(found.efforts)
+    result = assess(efforts, profile, sources_url, streams, activity.calories, recent_backward_s)
     return replace(result, remark=found.remark)
 
 
@@ -75,7 +102,8 @@ _EXAMPLE_EFFORTS = (
 )
 
 
-def example_note() -> str:
+def example_note(sources_url: str) -> str:
     """The note Backstride would write for a made-up session, computed by the real model."""
-    result = assess(list(_EXAMPLE_EFFORTS), AthleteProfile(70.0, "settings"), host_calories=412.0)
+    profile = AthleteProfile(70.0, "settings")
+    result = assess(list(_EXAMPLE_EFFORTS), profile, sources_url, host_calories=412.0)
     return result.note.text if result.note else ""

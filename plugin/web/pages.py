@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from plugin.analysis import sources
 from plugin.analysis.summary import example_note
+from plugin.web import services
 
 bp = Blueprint("pages", __name__)
 
@@ -25,7 +27,13 @@ SECURITY_HEADERS = (
 
 @bp.get("/")
 def landing():
-    return render_template("landing.html", example_note=example_note())
+    return render_template("landing.html", example_note=example_note(services().settings.sources_url))
+
+
+@bp.get("/science")
+def science():
+    """The public page every note links to: each figure a note may use, with its source."""
+    return render_template("science.html", sections=sources.SECTIONS)
 
 
 @bp.get("/privacy")

@@ -124,11 +124,14 @@ def test_create_update_and_delete(connected):
     connected.wait_settled()
     assert notes_in(connected, tagged["id"]) == 1
 
+    calls_before = len(host_calls(connected))
     connected.control("PATCH", f"/activities/{tagged['id']}", json={"name": "Morning run, backward walk"})
     connected.wait_settled()
     description = connected.activity(tagged["id"])["description"]
+    assert len(host_calls(connected)) > calls_before  # the update was looked at again
     assert description.count(NOTE_START) == 1
-    assert "backward walk" in description  # the note now speaks of walking
+    # At a running pace and cadence it is running, whatever the new title says.
+    assert "1 backward effort" in description and "backward walk" not in description
 
     connected.control("PATCH", f"/activities/{tagged['id']}", json={"sport_type": "Ride"})
     connected.wait_settled()

@@ -57,6 +57,8 @@ def test_forward_run_json(capsys):
         "kcal_if_forward": 0.0,
         "basis": None,
         "less_certain": None,
+        "extra_low": 0.0,
+        "extra_high": 0.0,
         "host_calories": 516.0,  # the file's own (forward-assuming) figure, passed through
     }
     assert result["note"] == ""
@@ -89,7 +91,7 @@ def test_retro_intervals_json_matches_the_design(capsys, tmp_path):
     assert energy["kcal"] > energy["kcal_if_forward"] > 0
     assert result["knee"]["pfj_per_step_change"] < 0
     assert result["knee"]["steps"] > 0
-    assert "assuming" not in result["note"]  # the weight was given
+    assert "assumed" not in result["note"]  # the weight was given
 
 
 def test_known_backward_block_lands_in_the_published_ranges(capsys, tmp_path):
@@ -108,24 +110,32 @@ def test_known_backward_block_lands_in_the_published_ranges(capsys, tmp_path):
     assert 1.2 <= (energy["kcal"] - rest) / 70 / km <= 1.45
     assert energy["basis"] == "distance" and energy["less_certain"] is False
     assert energy["host_calories"] == 365.2
-    # Kneecap: Roos 2012's -24% per step at running pace; more, shorter steps per km than the run's own
-    # forward running (its average cadence and speed: 2 x 84.3 steps/min at 3.419 m/s).
-    assert knee["pfj_per_step_change"] == -0.24
-    assert knee["per_distance"] == "about-same"
+    # Kneecap: Roos 2012's 3.4 vs 4.5 BW per step at running pace; per km from the run's own steps: its
+    # forward running has the recording's own step (about 2 x 84.3 steps/min at 3.419 m/s).
+    assert knee["per_step"] == "less"
+    assert knee["pfj_per_step_change"] == pytest.approx(3.4 / 4.5 - 1)
     forward_steps_per_km = 2 * 84.3 / 60 / 3.419 * 1000
+    assert knee["forward_steps_per_km"] == pytest.approx(forward_steps_per_km, rel=0.1)
     assert knee["steps_per_km"] > 1.2 * forward_steps_per_km
+    want = (3.4 / 4.5) * knee["steps_per_km"] / knee["forward_steps_per_km"] - 1
+    assert knee["per_km_change"] == pytest.approx(want, abs=0.001)
+    assert f"about {round(want * 100)}% more per km" in result["note"]
     # The host's 365 kcal and what going backward added, in the note.
-    assert "The 365 kcal shown for this activity assume forward motion" in result["note"]
+    assert "The 365 kcal shown likely assume forward motion" in result["note"]
 
 
 def test_deadmill_without_distance_is_priced_by_time(capsys, tmp_path):
     path = seed_as_streams_json("deadmill", tmp_path)
     _, out, _ = analyze(capsys, str(path), "--json", "--weight", "70")
     result = json.loads(out)
-    # 15 minutes at 6.0 METs (Compendium 17320): 6.0 x 3.5 x 70 / 1000 x 5 x 15 = 110.25 kcal.
-    assert result["energy"]["kcal"] == pytest.approx(110.2, abs=0.1)
+    # 15 minutes as a backward walk at 3.5 mph (93.9 m/min): ACSM walking net 0.1 x 93.9 ml/kg/min, x1.52
+    # backward (Compendium: 6.0 vs 4.3 MET), plus 3.5 at rest; 5 kcal per litre.
+    vo2 = 3.5 + 1.52 * 0.1 * (3.5 * 1609.344 / 60)
+    assert result["energy"]["kcal"] == pytest.approx(vo2 * 70 / 1000 * 5 * 15, rel=0.01)
+    compendium = 6.0 * 3.5 * 70 / 1000 * 5 * 15  # 110 kcal: inside the range
+    assert result["energy"]["kcal_low"] < compendium < result["energy"]["kcal_high"]
     assert result["energy"]["basis"] == "time"
-    assert "from time alone, no distance" in result["note"]
+    assert "from time alone" in result["note"]
 
 
 def test_weight_and_units_change_the_note(capsys, tmp_path):
@@ -134,7 +144,7 @@ def test_weight_and_units_change_the_note(capsys, tmp_path):
     _, heavy, _ = analyze(capsys, str(path), "--json", "--weight", "90")
     assert json.loads(heavy)["energy"]["kcal"] > json.loads(light)["energy"]["kcal"]
     _, default, _ = analyze(capsys, str(path))
-    assert "assuming 70 kg" in default
+    assert "70 kg assumed" in default
     _, imperial, _ = analyze(capsys, str(path), "--units", "imperial")
     assert " mi " in imperial and "per mile" in imperial
 

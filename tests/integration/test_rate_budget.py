@@ -45,7 +45,7 @@ def test_eight_processes_at_once_never_count_more_calls_than_the_window_allows(s
     def worker() -> None:
         # Its own engine and pipeline, as another process of the fleet would have.
         store = Store(services.settings.database_url, services.settings.token_key)
-        pipeline = Pipeline(store, services.host)
+        pipeline = Pipeline(store, services.host, sources_url=services.settings.sources_url)
         start.wait()
         count = 0
         while True:
@@ -197,7 +197,11 @@ def test_a_deferral_by_the_host_blocks_every_process_until_it_ends(services):
     services.store.record_rate_limit(
         "strava", (100, 100), (1000, 100), blocked_until, (quarter_hour_start(now), day_start(now))
     )
-    other = Pipeline(Store(services.settings.database_url, services.settings.token_key), services.host)
+    other = Pipeline(
+        Store(services.settings.database_url, services.settings.token_key),
+        services.host,
+        sources_url=services.settings.sources_url,
+    )
     with pytest.raises(Deferred) as deferred:
         other.reserve_call()
     assert deferred.value.retry_at == blocked_until

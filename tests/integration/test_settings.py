@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
 import pytest
 
 from plugin.pipeline import profile_for
-from tests.conftest import ATHLETE_ID, event, run_queue
+from tests.conftest import ATHLETE_ID, PUBLIC_URL, event, run_queue
 
 
 @pytest.fixture
@@ -292,6 +293,29 @@ def test_landing_has_the_connect_button_an_example_note_and_the_attribution(clie
     assert "⟲ Backstride: 3 backward efforts" in page
     assert "Powered by Strava" in page
     assert 'href="/privacy"' in page and 'href="/support"' in page
+    assert "<script" not in page
+
+
+def test_the_example_note_links_to_this_installations_sources_page(client):
+    page = client.get("/").get_data(as_text=True)
+    assert f"— Backstride · sources: {PUBLIC_URL}/science</pre>" in page
+    assert 'href="/science"' in page
+
+
+def test_the_sources_page_shows_every_fact_and_source_the_notes_use(client):
+    from plugin.analysis import sources
+
+    response = client.get("/science")
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    assert "<h1>The science behind the notes</h1>" in page
+    for section in sources.SECTIONS:
+        assert f"<h2>{section.title}</h2>" in page
+        for fact in section.facts:
+            assert fact.claim in page and fact.source in page
+    # The figures the notes use, as the page states them.
+    assert "about 35% more per metre" in page and "x1.2-1.5 between runners" in page
+    assert "about 24% lower per step backward" in page
     assert "<script" not in page
 
 

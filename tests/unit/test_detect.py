@@ -450,20 +450,29 @@ def test_lap_gait_by_speed_and_cadence(distance: float, cadence: float | None, g
     assert effort.gait == gait
 
 
-def test_tag_gait_wins_over_speed() -> None:
-    act = activity(name="#retrowalk", distance_m=2000.0, moving_time_s=600.0)  # 3.3 m/s
-    [effort] = detect_efforts(act, None)
-    assert effort.gait == "walk"
+def test_running_pace_is_running_whatever_the_tag_says() -> None:
+    fast = activity(name="#retrowalk", distance_m=2000.0, moving_time_s=600.0)  # 3.3 m/s
+    assert [e.gait for e in detect_efforts(fast, None)] == ["run"]
+    slow = activity(name="#retrowalk", distance_m=600.0, moving_time_s=600.0)  # 1.0 m/s
+    assert [e.gait for e in detect_efforts(slow, None)] == ["walk"]
+    jog = activity(name="#retrorun", distance_m=600.0, moving_time_s=600.0)  # slow, but the athlete ran
+    assert [e.gait for e in detect_efforts(jog, None)] == ["run"]
+
+
+def test_a_fast_lap_named_walk_is_running() -> None:
+    laps = (lap(0, "Backward walk", 300.0, distance=750.0, average_cadence=90.0),)  # 2.5 m/s, 90 per leg
+    [effort] = detect_efforts(activity(laps=laps), None)
+    assert effort.gait == "run"
 
 
 def test_lap_label_takes_gait_from_activity_tag() -> None:
-    laps = (lap(0, "Retro 1", 300.0, distance=900.0),)  # 3 m/s, but the athlete says walking
+    laps = (lap(0, "Retro 1", 300.0, distance=300.0),)  # 1 m/s: the athlete's words decide
     [effort] = detect_efforts(activity(name="Retro walk intervals", laps=laps), None)
     assert effort.gait == "walk"
 
 
 def test_lap_phrase_gait_wins_over_activity_tag() -> None:
-    laps = (lap(0, "backwards walk", 300.0, distance=900.0),)
+    laps = (lap(0, "backwards walk", 300.0, distance=300.0),)
     [effort] = detect_efforts(activity(name="#retrorun", laps=laps), None)
     assert effort.gait == "walk"
 

@@ -139,14 +139,17 @@ WHOLE_SHARE = 0.9
 # --- gait and steps -----------------------------------------------------------------------------------------
 
 
-def gait_by_pace(distance_m: float, duration_s: float, steps: int | None, cadence: float | None) -> Gait:
-    """Backward locomotion above ~1.6 m/s, or above 70 per leg per minute, is running (SCIENCE.md)."""
+def gait_by_pace(
+    distance_m: float, duration_s: float, steps: int | None, cadence: float | None, words: Gait | None = None
+) -> Gait:
+    """Backward locomotion above ~1.6 m/s, or above 70 per leg per minute, is running (SCIENCE.md), whatever
+    the words say; below both, the athlete's words ("walk", "run") decide, and walking without them."""
     speed = distance_m / duration_s if duration_s > 0 else 0.0
     if cadence is None and steps is not None and duration_s > 0:
         cadence = steps / 2.0 / (duration_s / 60.0)
     if speed >= th.RUN_SPEED_M_S or (cadence is not None and cadence >= th.RUN_CADENCE_PER_LEG):
         return "run"
-    return "walk"
+    return words or "walk"
 
 
 def _steps_from_average(average_cadence: float | None, duration_s: float) -> int | None:
@@ -173,7 +176,7 @@ def _lap_effort(
         steps=steps,
         confidence=th.LAP_CONFIDENCE_TAGGED if tag else th.LAP_CONFIDENCE,
         source="lap",
-        gait=gait or gait_by_pace(lap.distance_m, duration, steps, lap.average_cadence),
+        gait=gait_by_pace(lap.distance_m, duration, steps, lap.average_cadence, gait),
     )
 
 
@@ -193,7 +196,7 @@ def _whole_effort(activity: Activity, streams: Streams | None, tag: TagMatch) ->
         steps=steps,
         confidence=th.WHOLE_CONFIDENCE_MANUAL if manual else th.WHOLE_CONFIDENCE_MEASURED,
         source="whole",
-        gait=tag.gait or gait_by_pace(activity.distance_m, duration, steps, activity.average_cadence),
+        gait=gait_by_pace(activity.distance_m, duration, steps, activity.average_cadence, tag.gait),
     )
 
 
@@ -226,7 +229,7 @@ def _words_effort(activity: Activity, amount: Amount, tag: TagMatch) -> Effort |
         steps=steps,
         confidence=th.WORDS_CONFIDENCE,
         source="tag",
-        gait=tag.gait or gait_by_pace(distance, seconds, steps, activity.average_cadence),
+        gait=gait_by_pace(distance, seconds, steps, activity.average_cadence, tag.gait),
     )
 
 
@@ -268,7 +271,7 @@ def _stream_effort(series: Series, block: Block, source: str, gait: Gait | None,
         steps=steps,
         confidence=_confidence(block, tagged),
         source=source,  # type: ignore[arg-type]
-        gait=gait or gait_by_pace(block.distance_m, block.duration_s, steps, block.cadence),
+        gait=gait_by_pace(block.distance_m, block.duration_s, steps, block.cadence, gait),
     )
 
 
