@@ -144,10 +144,13 @@ class Sender:
         with self._lock:
             self._sent_at.pop(threading.get_ident(), None)
             self.answers[event["object_id"]].append(answer)
-            if answer in ("accepted", "duplicate"):
+            acknowledged = answer in ("accepted", "duplicate")
+            if acknowledged:
                 self.acknowledged += 1
-            count = self.acknowledged
-        if count == KILL_AFTER:
+            # Only the acknowledgement that reaches KILL_AFTER closes the gate: an unanswered attempt
+            # recorded later, at the same count, must not close it again.
+            closes_gate = acknowledged and self.acknowledged == KILL_AFTER
+        if closes_gate:
             self.gate.clear()
             self._on_acknowledged()
 
@@ -176,7 +179,7 @@ def test_a_killed_web_worker_loses_no_acknowledged_delivery(connected: Stack) ->
             )
             os.kill(worker, signal.SIGKILL)
         for delivery in delivered:
-            delivery.result()
+            delivery.result(timeout=DELIVERY_ATTEMPTS * (ANSWER_TIMEOUT_S + RETRY_PAUSE_S) + 30)
 
     # The requests inside the dead worker got no answer; their senders tried again.
     interrupted = [i for i in ids if NO_ANSWER in sender.answers[i]]
