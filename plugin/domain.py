@@ -124,6 +124,16 @@ class Effort:
     gait: Gait
 
 
+def main_gait(efforts: Sequence[Effort]) -> Gait | None:
+    """The gait of more than half the backward time: "run", "walk", or None (no time, or half and half:
+    neither is most)."""
+    total = sum(max(e.duration_s, 0.0) for e in efforts)
+    running = sum(max(e.duration_s, 0.0) for e in efforts if e.gait == "run")
+    if total <= 0 or running == total / 2:
+        return None
+    return "run" if running > total / 2 else "walk"
+
+
 @dataclass(frozen=True)
 class AthleteProfile:
     weight_kg: float

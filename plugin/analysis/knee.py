@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from plugin.domain import Effort
+from plugin.domain import Effort, main_gait
 
 # Peak patellofemoral compression 3.4 vs 4.5 BW backward vs forward at the same speed, 20 runners: about
 # 24% less per step, on average (Roos, Barton, van Deursen 2012, J Biomech 45:1656). Not in every runner.
@@ -48,11 +48,10 @@ class KneeSummary:
 def summarize(efforts: list[Effort], forward_step_m: float | None = None) -> KneeSummary | None:
     """The kneecap summary of backward running; None without efforts or when most of the backward time was
     walking (nothing measured backs a claim there)."""
-    total_time = sum(max(e.duration_s, 0.0) for e in efforts)
+    if main_gait(efforts) != "run":
+        return None
     running = [e for e in efforts if e.gait == "run"]
     running_time = sum(max(e.duration_s, 0.0) for e in running)
-    if total_time <= 0 or running_time <= total_time / 2:
-        return None
     metres = sum(max(e.distance_m, 0.0) for e in running)
     at_pace = running_time > 0 and metres / running_time >= RUNNING_MIN_SPEED_M_S
     counted = [e for e in efforts if e.steps]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from plugin.analysis import energy, knee, steps
-from plugin.domain import AthleteProfile, Effort, Note
+from plugin.domain import AthleteProfile, Effort, Gait, Note, main_gait
 
 # Markers are the same in every language: they are how we find our own block again.
 NOTE_START = "⟲ Backstride"
@@ -176,10 +176,9 @@ class NoteFacts:
         return all(e.gait == "walk" and e.distance_m > 0 for e in self.efforts)
 
     @property
-    def gait(self) -> str:
-        """The gait of most of the backward time."""
-        run_s = sum(max(e.duration_s, 0.0) for e in self.efforts if e.gait == "run")
-        return "run" if run_s > self.backward_s / 2 else "walk"
+    def gait(self) -> Gait:
+        """The gait of most of the backward time (walking when neither is most)."""
+        return main_gait(self.efforts) or "walk"
 
 
 def _format_weight(weight_kg: float, profile: AthleteProfile, lang: str) -> str:
@@ -295,8 +294,7 @@ def step_worth(facts: NoteFacts) -> tuple[float, float]:
     """What one backward step is worth in the athlete's forward steps of energy, low and high: the backward
     factor per metre times the backward step's length over the forward one (measured in this activity, else
     SCIENCE.md's 60-80%)."""
-    gait = "run" if facts.gait == "run" else "walk"
-    low, _, high = energy.backward_factor(gait, _effort_speed(facts))
+    low, _, high = energy.backward_factor(facts.gait, _effort_speed(facts))
     ratio = steps.step_ratio(steps.backward_step_m(facts.efforts), facts.forward_step_m)
     ratio_low, ratio_high = (ratio, ratio) if ratio is not None else steps.ASSUMED_STEP_RATIO
     return low * ratio_low, high * ratio_high
@@ -315,7 +313,7 @@ def _on_track(efforts: tuple[Effort, ...]) -> bool:
 def _myth_line(facts: NoteFacts, lang: str) -> str:
     """One viral claim, the one this activity answers best: the lap claim on a track, the step claim when
     the steps were counted, the calorie claim with the athlete's own percentage otherwise."""
-    gait = "run" if facts.gait == "run" else "walk"
+    gait = facts.gait
     est = facts.energy
     if _on_track(facts.efforts):
         low, _, high = energy.backward_factor(gait, _effort_speed(facts))

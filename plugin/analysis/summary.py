@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from plugin.analysis import energy, knee, steps
 from plugin.analysis.detect import DetectionMode, detect
 from plugin.analysis.notes import NoteFacts, build_note, strip_note
-from plugin.domain import Activity, AthleteProfile, Effort, Note, Streams
+from plugin.domain import Activity, AthleteProfile, Effort, Note, Streams, main_gait
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ def assess(
     priced = [e for e in estimates if e is not None]
     # A figure for some efforts only would be presented as the whole: better say nothing.
     total = energy.total(priced) if len(priced) == len(estimates) else None
-    running = sum(e.duration_s for e in efforts if e.gait == "run") > sum(e.duration_s for e in efforts) / 2
-    forward_step = steps.forward_step_m(streams, efforts, "run" if running else "walk")
+    forward_step = steps.forward_step_m(streams, efforts, main_gait(efforts) or "walk")
     facts = NoteFacts(
         efforts=tuple(efforts),
         energy=total,
