@@ -60,7 +60,13 @@ BACKWARD_RUN_FACTOR_RANGE = (1.2, 1.5)
 # Exerc 43:1575) and at Flynn et al. 1994's fast backward walk (107 m/min), interpolated between, held
 # outside. (speed m/s, factor):
 MPH_3_5_M_S = 3.5 * 1609.344 / 3600
-BACKWARD_WALK_FACTOR_POINTS = ((0.8, 1.2), (MPH_3_5_M_S, 1.52), (1.78, 1.9))
+COMPENDIUM_BACKWARD_WALK_MET, COMPENDIUM_FORWARD_WALK_MET = 6.0, 4.3  # at 3.5 mph
+FLYNN_FAST_WALK_M_S = 107 / 60
+BACKWARD_WALK_FACTOR_POINTS = (
+    (0.8, 1.2),
+    (MPH_3_5_M_S, (COMPENDIUM_BACKWARD_WALK_MET - 1) / (COMPENDIUM_FORWARD_WALK_MET - 1)),
+    (FLYNN_FAST_WALK_M_S, 1.9),
+)
 # How far an individual's walking factor may lie from the curve (a working assumption: the curve rests on
 # few measurements).
 BACKWARD_WALK_FACTOR_SPREAD = 0.20

@@ -100,6 +100,43 @@ def test_a_walk_at_3_5_mph_costs_what_the_compendium_says_over_forward():
     assert est.less_certain
 
 
+def walk_factor_by_hand(speed: float) -> float:
+    """x1.2 slow (0.8 m/s), the Compendium's net x1.52 at 3.5 mph, x1.9 fast (Flynn's 107 m/min), straight
+    lines between."""
+    points = [(0.8, 1.2), (MPH_3_5, (COMPENDIUM_BACKWARD - 1) / (COMPENDIUM_FORWARD - 1)), (107 / 60, 1.9)]
+    if speed <= points[0][0]:
+        return points[0][1]
+    for (v0, f0), (v1, f1) in zip(points, points[1:], strict=False):
+        if speed <= v1:
+            return f0 + (f1 - f0) * (speed - v0) / (v1 - v0)
+    return points[-1][1]
+
+
+# (metres, seconds, kg, fractional grade): a stroll to a brisk walk, uphill and down.
+WALKING_TABLE = [(300, 500, 60, 0.0), (900, 900, 70, 0.0), (1400, 900, 90, 0.05), (1000, 600, 70, -0.05)]
+
+
+@pytest.mark.parametrize("metres,seconds,kg,grade", WALKING_TABLE)
+def test_walking_central_and_range_follow_science_md(metres, seconds, kg, grade):
+    est = estimate_effort(effort(metres, seconds, gait="walk"), kg, [(metres, grade)])
+    assert est is not None
+    speed, minutes = metres / seconds, seconds / 60
+    per_metre = WALK_H + WALK_V * grade if grade >= 0 else WALK_H * (1 + 2 * grade)
+    net_forward = metres * per_metre
+    factor = walk_factor_by_hand(speed)
+    spread = math.hypot(0.20, FORWARD_SPREAD)  # +/-20% around the factor, +/-20% forward
+    rest = REST * minutes
+    assert est.kcal == pytest.approx((rest + factor * net_forward) * kg * KCAL_PER_ML, rel=1e-3)
+    assert est.kcal_low == pytest.approx(
+        (rest + factor * net_forward * (1 - spread)) * kg * KCAL_PER_ML, rel=1e-3
+    )
+    assert est.kcal_high == pytest.approx(
+        (rest + factor * net_forward * (1 + spread)) * kg * KCAL_PER_ML, rel=1e-3
+    )
+    assert est.kcal_if_forward == pytest.approx((rest + net_forward) * kg * KCAL_PER_ML, rel=1e-3)
+    assert est.less_certain
+
+
 def test_the_walking_factor_rises_from_about_1_2_slow_to_1_9_fast():
     def factor(speed: float) -> float:
         est = estimate_effort(effort(speed * 600, 600, gait="walk"), 70)
