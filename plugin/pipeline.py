@@ -192,8 +192,7 @@ class Pipeline:
     def process(self, event: ClaimedEvent) -> Outcome:
         if event.object_type == "athlete":
             if event.aspect_type == "update" and event.updates.get("authorized") == "false":
-                self.store.delete_athlete(event.owner_id)
-                return Outcome("done", "athlete deauthorized: everything of theirs deleted")
+                return self._deauthorization(event.owner_id)
             return Outcome("ignored", "athlete event other than deauthorization")
 
         if event.aspect_type == "delete":
@@ -212,6 +211,26 @@ class Pipeline:
             return Outcome("ignored", "athlete paused annotations")
         share = BACKLOG_SHARE if event.put_off else 1.0
         return _Annotation(self, athlete, event.object_id, share).run()
+
+    def _deauthorization(self, athlete_id: int) -> Outcome:
+        """Webhook events are not signed: a deauthorization deletes nothing until the host confirms it. The
+        athlete's token is tried on the host (refreshed once if refused); only when the host refuses both the
+        token and the refresh is the grant gone, and then everything of theirs is deleted at once."""
+        athlete = self.store.athlete(athlete_id)
+        if athlete is None:
+            return Outcome("ignored", "athlete is not connected")
+        probe = _AthleteCalls(self, athlete, 1.0)
+        try:
+            probe.call(self.host.fetch_athlete)
+        except NeedsReconnect:
+            self.store.delete_athlete(athlete_id)
+            return Outcome(
+                "done", "deauthorization confirmed by the host: everything of theirs deleted", probe.calls
+            )
+        except RateLimited as exc:
+            raise Deferred(exc.retry_at, str(exc)) from exc
+        unconfirmed = "deauthorization not confirmed: the host still accepts the athlete's token"
+        return Outcome("ignored", unconfirmed, probe.calls)
 
     # --- tokens and host calls ------------------------------------------------------------------------
 
@@ -296,20 +315,47 @@ def _iso(moment: datetime) -> str:
     return f"{moment.isoformat()}Z"
 
 
-class _Annotation:
-    """Fetch one activity, find its backward efforts and write the note: at most three host calls."""
+class _AthleteCalls:
+    """Host calls with one athlete's token, each counted against the budget first; a refused token gets one
+    refresh, and a host that refuses the refreshed one too means the athlete must reconnect."""
 
-    def __init__(self, pipeline: Pipeline, athlete: Athlete, activity_id: int, budget_share: float) -> None:
+    def __init__(self, pipeline: Pipeline, athlete: Athlete, budget_share: float) -> None:
         self.pipeline = pipeline
         self.budget_share = budget_share
         self.store = pipeline.store
         self.host = pipeline.host
         self.athlete = athlete
-        self.activity_id = activity_id
         self.calls = 0
-        # The token of this activity's calls: taken from the athlete as read, refreshed only when it
-        # expires within the refresh margin (minutes, longer than an annotation takes) or the host refuses it.
+        # The token of these calls: taken from the athlete as read, refreshed only when it expires within
+        # the refresh margin (minutes, longer than an annotation takes) or the host refuses it.
         self._token: str | None = None
+
+    def call(self, request: Callable[[str], T]) -> T:
+        """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
+        self.pipeline.reserve_call(self.budget_share)
+        if self._token is None:
+            known = self.store.token_set(self.athlete)
+            self._token = self.pipeline.access_token(self.athlete.id, known=known)
+        self.calls += 1
+        try:
+            return request(self._token)
+        except Unauthorized:
+            self._token = self.pipeline.access_token(self.athlete.id, rejected=self._token)
+        self.pipeline.reserve_call(self.budget_share)
+        self.calls += 1
+        try:
+            return request(self._token)
+        except Unauthorized as exc:
+            self.store.mark_needs_reconnect(self.athlete.id)
+            raise NeedsReconnect("the host refused a freshly refreshed token") from exc
+
+
+class _Annotation(_AthleteCalls):
+    """Fetch one activity, find its backward efforts and write the note: at most three host calls."""
+
+    def __init__(self, pipeline: Pipeline, athlete: Athlete, activity_id: int, budget_share: float) -> None:
+        super().__init__(pipeline, athlete, budget_share)
+        self.activity_id = activity_id
 
     def run(self) -> Outcome:
         try:
@@ -324,7 +370,7 @@ class _Annotation:
             raise Deferred(exc.retry_at, str(exc)) from exc
 
     def _annotate(self) -> Outcome:
-        activity = self._call(lambda token: self.host.fetch_activity(token, self.activity_id))
+        activity = self.call(lambda token: self.host.fetch_activity(token, self.activity_id))
         if activity.athlete_id is not None and activity.athlete_id != self.athlete.id:
             return self._outcome("failed", "activity belongs to another athlete")
         if not activity.is_foot_sport:
@@ -336,7 +382,7 @@ class _Annotation:
         mode = detection_mode(self.athlete)
         streams = None
         if wants_streams(own_words(activity), mode):
-            streams = self._call(lambda token: self.host.fetch_streams(token, self.activity_id))
+            streams = self.call(lambda token: self.host.fetch_streams(token, self.activity_id))
         # Records are kept for 7 days, exactly the window the careful-start tip compares against.
         recent = self.store.backward_seconds_since(
             self.athlete.id, utcnow() - timedelta(days=RECENT_DAYS), except_activity_id=self.activity_id
@@ -358,7 +404,7 @@ class _Annotation:
             )
         changed = merged != (activity.description or "")
         if changed:
-            self._call(lambda token: self.host.update_description(token, self.activity_id, merged))
+            self.call(lambda token: self.host.update_description(token, self.activity_id, merged))
         record = ProcessedActivity(
             activity_id=self.activity_id,
             athlete_id=self.athlete.id,
@@ -374,25 +420,6 @@ class _Annotation:
         else:
             what = f"note written ({len(efforts)} backward efforts)" if note_text else "note removed"
         return self._outcome("done", what, record)
-
-    def _call(self, request: Callable[[str], T]) -> T:
-        """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
-        self.pipeline.reserve_call(self.budget_share)
-        if self._token is None:
-            known = self.store.token_set(self.athlete)
-            self._token = self.pipeline.access_token(self.athlete.id, known=known)
-        self.calls += 1
-        try:
-            return request(self._token)
-        except Unauthorized:
-            self._token = self.pipeline.access_token(self.athlete.id, rejected=self._token)
-        self.pipeline.reserve_call(self.budget_share)
-        self.calls += 1
-        try:
-            return request(self._token)
-        except Unauthorized as exc:
-            self.store.mark_needs_reconnect(self.athlete.id)
-            raise NeedsReconnect("the host refused a freshly refreshed token") from exc
 
     def _outcome(self, status: str, reason: str, record: RecordChange | None = None) -> Outcome:
         return Outcome(status, reason, self.calls, record)

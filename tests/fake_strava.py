@@ -89,6 +89,11 @@ class FakeStrava:
             "athlete": {"id": athlete_id, "resource_state": 2},
         }
 
+    def revoke_access(self, athlete_id: int) -> None:
+        """The athlete revoked the app on the host: every token of theirs is refused from now on."""
+        self.access = {token: entry for token, entry in self.access.items() if entry[0] != athlete_id}
+        self.refresh_tokens = {token: who for token, who in self.refresh_tokens.items() if who != athlete_id}
+
     def add_activity(
         self,
         athlete_id: int,

@@ -292,26 +292,48 @@ def test_activity_delete_removes_its_record_without_host_calls(client, services,
     assert len(strava.calls) == calls
 
 
-def test_deauthorization_deletes_the_athlete_and_everything_theirs(client, services, strava, connected):
+DEAUTHORIZED = {"object_type": "athlete", "updates": {"authorized": "false"}, "event_time": 1_700_000_700}
+
+
+def test_a_confirmed_deauthorization_deletes_the_athlete_and_everything_theirs(
+    client, services, strava, connected
+):
     strava.add_activity(ATHLETE_ID, 521, name="#retro", streams=CADENCE_STREAMS)
     deliver(client, services, event(521))
-    deliver(
-        client,
-        services,
-        event(
-            ATHLETE_ID,
-            "update",
-            object_type="athlete",
-            updates={"authorized": "false"},
-            event_time=1_700_000_700,
-        ),
-    )
+    strava.revoke_access(ATHLETE_ID)  # the athlete revoked the app on the host
+    deliver(client, services, event(ATHLETE_ID, "update", **DEAUTHORIZED))
     assert services.store.athlete(ATHLETE_ID) is None
     assert services.store.activity_record(521) is None
     with services.store.session() as session:
         assert session.query(InboxEvent).filter_by(owner_id=ATHLETE_ID).count() == 0
     # Later events of that athlete are not even stored.
     assert client.post("/webhooks/strava", json=event(522)).get_json()["status"] == "ignored"
+
+
+def test_a_forged_deauthorization_deletes_nothing(client, services, strava, connected):
+    """Webhooks are not signed: the host still accepts the athlete's token, so the grant is not gone."""
+    strava.add_activity(ATHLETE_ID, 521, name="#retro", streams=CADENCE_STREAMS)
+    deliver(client, services, event(521))
+    calls = len(strava.calls)
+    deliver(client, services, event(ATHLETE_ID, "update", **DEAUTHORIZED))
+    assert strava.calls[calls:] == [("GET", "/api/v3/athlete")]  # the host's word, one call
+    assert services.store.athlete(ATHLETE_ID) is not None
+    assert services.store.activity_record(521) is not None
+    assert "not confirmed" in inbox_row(services, ATHLETE_ID).outcome
+    # The athlete's next upload still gets its note.
+    strava.add_activity(ATHLETE_ID, 522, name="#retro", streams=CADENCE_STREAMS)
+    deliver(client, services, event(522, event_time=1_700_000_800))
+    assert count_notes(strava.description(522)) == 1
+
+
+def test_a_deauthorization_whose_token_refresh_still_works_deletes_nothing(
+    client, services, strava, connected
+):
+    """The access token alone refused (expired, say) is not the grant gone: the refresh decides."""
+    strava.access.clear()
+    deliver(client, services, event(ATHLETE_ID, "update", **DEAUTHORIZED))
+    assert services.store.athlete(ATHLETE_ID) is not None
+    assert [m for m, _ in strava.calls[-3:]] == ["GET", "POST", "GET"]
 
 
 def test_activity_deleted_meanwhile_is_settled(client, services, strava, connected):
