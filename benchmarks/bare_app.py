@@ -8,4 +8,4 @@ app = Flask(__name__)
 @app.post("/webhooks/strava")
 def webhook():
     request.get_json(silent=True)
-    return {"status": "accepted"}
+    return {"status": "received"}

@@ -87,7 +87,7 @@ def post_events(url: str, first_id: int, count: int, workers: int, subscription_
                         length = int(value)
                 answer = await reader.readexactly(length)
                 latencies.append((time.perf_counter() - start) * 1000)
-                if b" 200 " not in status or b'"accepted"' not in answer:
+                if b" 200 " not in status or b'"received"' not in answer:
                     raise RuntimeError(f"unexpected answer: {status!r} {answer!r}")
         finally:
             writer.close()

@@ -108,7 +108,7 @@ def main() -> None:
                 for activity_id in ids:
                     add_activity(activity_id)
                     response = client.post("/webhooks/strava", json=event(activity_id))
-                    assert response.get_json()["status"] == "accepted", response.get_json()
+                    assert response.get_json()["status"] == "received", response.get_json()
                 strava.calls.clear()
                 log_statements(True)
                 log_start = statement_log.stat().st_size

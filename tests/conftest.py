@@ -104,9 +104,16 @@ def one_rate_window() -> None:
         time.sleep(left_s + 0.1)
 
 
+SUBSCRIPTION_ID = 5150  # made up; every test event carries it
+
+
 @pytest.fixture
 def services(app):
-    return app.extensions["backstride"]
+    """The app's services, subscribed as `backstride subscription create` leaves them: only deliveries for
+    the stored subscription are taken."""
+    services = app.extensions["backstride"]
+    services.store.set_subscription_id(SUBSCRIPTION_ID)
+    return services
 
 
 @pytest.fixture
@@ -156,7 +163,7 @@ def event(
     owner_id: int = ATHLETE_ID,
     updates=None,
     object_type: str = "activity",
-    subscription_id: int = 5150,
+    subscription_id: int = SUBSCRIPTION_ID,
     event_time: int = 1_700_000_000,
 ):
     return {

@@ -160,15 +160,16 @@ def _settle_with_record(save_record: Insert) -> dict[type, Any]:
 
 
 def _insert_new_event(dialect_name: str) -> Insert:
-    """INSERT ... SELECT <the delivery's values> WHERE <the stored subscription, if any, is the delivery's>
-    AND <its owner is connected> ON CONFLICT (dedupe_key) DO NOTHING: the checks and the insert in one
-    statement, one round trip to a server for a delivery that is stored. A duplicate inserts nothing, and the
-    transaction goes on (on PostgreSQL a failed INSERT would abort the other deliveries written with it).
-    PostgreSQL returns the new id; SQLite gives it as the cursor's lastrowid (RETURNING needs SQLite 3.35)."""
+    """INSERT ... SELECT <the delivery's values> WHERE <the stored subscription is the delivery's> AND <its
+    owner is connected> ON CONFLICT (dedupe_key) DO NOTHING: the checks and the insert in one statement, one
+    round trip to a server for a delivery that is stored. With no subscription stored nothing is taken. A
+    duplicate inserts nothing, and the transaction goes on (on PostgreSQL a failed INSERT would abort the
+    other deliveries written with it). PostgreSQL returns the new id; SQLite gives it as the cursor's
+    lastrowid (RETURNING needs SQLite 3.35)."""
     columns = InboxEvent.__table__.c
     subscription_id = bindparam("subscription_id", type_=BigInteger)
     delivery = select(*(bindparam(name, type_=columns[name].type) for name in _RECEIVED_COLUMNS)).where(
-        _STORED_SUBSCRIPTION.is_(None) | (cast(subscription_id, Text) == _STORED_SUBSCRIPTION),
+        cast(subscription_id, Text) == _STORED_SUBSCRIPTION,
         exists().where(Athlete.id == bindparam("owner_id", type_=BigInteger)),
     )
     statement = _dialect_insert(dialect_name, InboxEvent).from_select(_RECEIVED_COLUMNS, delivery)
@@ -566,7 +567,7 @@ class Store:
 
     def _why_not_stored(self, cursor: Any, new: NewEvent) -> str:
         subscription, connected = self._receive_checks.execute(cursor, {"owner_id": new.owner_id}).fetchone()
-        if subscription is not None and int(subscription) != new.subscription_id:
+        if subscription is None or int(subscription) != new.subscription_id:
             return "foreign subscription"
         if not connected:
             return "unknown owner"

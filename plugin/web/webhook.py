@@ -18,11 +18,9 @@ bp = Blueprint("webhook", __name__)
 
 _event_schema = WebhookEventSchema()
 
-NOT_STORED_REASONS = {
-    "foreign subscription": "unknown subscription_id",
-    "unknown owner": "owner is not a connected athlete",
-    "duplicate": "this delivery was already received",
-}
+# Every well-formed delivery gets this same answer, whatever became of it: the answers must not tell a
+# sender which subscription ids and athlete ids are real. The log says what happened.
+RECEIVED = {"status": "received"}
 
 
 @bp.get("/webhooks/strava")
@@ -49,19 +47,13 @@ def receive_event():
     except ValidationError as exc:
         return _error(400, "invalid event", fields=exc.messages)
 
-    received = services().intake.receive(NewEvent(**data))
+    new = NewEvent(**data)
+    received = services().intake.receive(new)
     if isinstance(received, str):
-        # Not stored: a duplicate (already received), a foreign subscription (stale, or forged) or an
-        # unknown owner is acknowledged so that the sender stops, and nothing more is done.
-        return _answer("duplicate" if received == "duplicate" else "ignored", NOT_STORED_REASONS[received])
-    return _answer("accepted")
-
-
-def _answer(status: str, reason: str | None = None):
-    body = {"status": status}
-    if reason:
-        body["reason"] = reason
-    return jsonify(body), 200
+        # Not stored: a duplicate (already received), a foreign subscription (stale, forged, or none stored
+        # yet) or an unknown owner. Acknowledged like any other, so that the sender stops; nothing more done.
+        log.info("delivery for %s %s not stored: %s", new.object_type, new.object_id, received)
+    return jsonify(RECEIVED), 200
 
 
 def _error(code: int, reason: str, **extra):

@@ -144,7 +144,7 @@ class Sender:
         with self._lock:
             self._sent_at.pop(threading.get_ident(), None)
             self.answers[event["object_id"]].append(answer)
-            acknowledged = answer in ("accepted", "duplicate")
+            acknowledged = answer == "received"
             if acknowledged:
                 self.acknowledged += 1
             # Only the acknowledgement that reaches KILL_AFTER closes the gate: an unanswered attempt
@@ -191,14 +191,10 @@ def test_a_killed_web_worker_loses_no_acknowledged_delivery(connected: Stack) ->
 
     for activity_id in ids:
         answers = sender.answers[activity_id]
-        # Every delivery was acknowledged in the end, after its retries.
-        assert answers[-1] in ("accepted", "duplicate"), (activity_id, answers)
-        # One acknowledgement per event, never an error; "duplicate" only after a retry (when an attempt that
-        # got no answer had stored the event before its worker died).
-        assert set(answers) <= {"accepted", "duplicate", NO_ANSWER}, (activity_id, answers)
-        assert answers.count("accepted") + answers.count("duplicate") == 1, (activity_id, answers)
-        if answers[-1] == "duplicate":
-            assert NO_ANSWER in answers, (activity_id, answers)
+        # Every delivery was acknowledged in the end, after its retries, and once: never an error.
+        assert answers[-1] == "received", (activity_id, answers)
+        assert set(answers) <= {"received", NO_ANSWER}, (activity_id, answers)
+        assert answers.count("received") == 1, (activity_id, answers)
 
     wait_for(lambda: all(notes_in(stack, i) == 1 for i in ids), 60, "a note on every acknowledged activity")
     stack.wait_settled()

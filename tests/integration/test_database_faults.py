@@ -209,7 +209,7 @@ def test_a_webhook_waits_out_a_brief_lock_and_is_accepted(client, services, stra
     waited = time.monotonic() - started
 
     assert response.status_code == 200
-    assert response.get_json() == {"status": "accepted"}
+    assert response.get_json() == {"status": "received"}
     assert waited >= BRIEF_LOCK_S * 0.8  # it really met the lock, and waited instead of failing
     run_queue(services)
     assert_one_note_and_done(services, strava, 701)
@@ -245,7 +245,7 @@ def test_a_lock_held_past_the_wait_gets_503_and_the_redelivery_is_accepted(
     assert int(response.headers["Retry-After"]) > 0
     assert inbox_size(services) == 0  # nothing half-stored: the redelivery is not taken for a duplicate
     again = client.post("/webhooks/strava", json=event(703))
-    assert again.get_json() == {"status": "accepted"}
+    assert again.get_json() == {"status": "received"}
     run_queue(services)
     assert_one_note_and_done(services, strava, 703)
 
@@ -291,7 +291,7 @@ def test_a_webhook_during_an_outage_gets_503_and_nothing_is_half_stored(
     outage.end()
     assert inbox_size(services) == 0
     again = client.post("/webhooks/strava", json=body)
-    assert again.get_json() == {"status": "accepted"}  # the host's redelivery, not a duplicate
+    assert again.get_json() == {"status": "received"}  # the host's redelivery, not a duplicate
     run_queue(services)
     assert_one_note_and_done(services, strava, 705)
 
@@ -349,11 +349,11 @@ def test_a_webhook_right_after_a_server_restart_is_accepted(client, services, st
     # broken, and tries once more on a new one rather than answering 503.
     retro_run(strava, 711)
     retro_run(strava, 712)
-    assert client.post("/webhooks/strava", json=event(711)).get_json() == {"status": "accepted"}
+    assert client.post("/webhooks/strava", json=event(711)).get_json() == {"status": "received"}
     with services.store.engine.connect() as one, services.store.engine.connect() as two:
         one.execute(select(1)), two.execute(select(1))  # two pooled connections used a moment before
     restart()  # the second try must not take the other broken one
-    assert client.post("/webhooks/strava", json=event(712)).get_json() == {"status": "accepted"}
+    assert client.post("/webhooks/strava", json=event(712)).get_json() == {"status": "received"}
     run_queue(services)
     assert_one_note_and_done(services, strava, 711)
     assert_one_note_and_done(services, strava, 712)

@@ -43,7 +43,7 @@ def test_validation_with_missing_parts_is_a_bad_request(client, query):
 def test_event_is_stored_enqueued_and_acknowledged_without_a_host_call(client, services, strava, connected):
     response = client.post("/webhooks/strava", json=event(111))
     assert response.status_code == 200
-    assert response.get_json() == {"status": "accepted"}
+    assert response.get_json() == {"status": "received"}
     assert strava.calls == []
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 1
@@ -57,7 +57,7 @@ def test_a_delivery_never_opens_a_browser_session(client, services, connected, m
 
     monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", refuse)
     response = client.post("/webhooks/strava", json=event(111))
-    assert response.get_json() == {"status": "accepted"}
+    assert response.get_json() == {"status": "received"}
     assert "Set-Cookie" not in response.headers
     assert inbox_size(services) == 1
 
@@ -66,9 +66,9 @@ def test_duplicate_delivery_is_acknowledged_and_dropped(client, services, connec
     first = client.post("/webhooks/strava", json=event(111))
     run_queue(services)  # the first delivery's event is settled (the activity is gone at the host)
     again = client.post("/webhooks/strava", json=event(111))
-    assert first.get_json()["status"] == "accepted"
+    assert first.get_json()["status"] == "received"
     assert again.status_code == 200
-    assert again.get_json()["status"] == "duplicate"
+    assert again.get_data() == first.get_data()  # the same answer: nothing to learn from it
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 0  # nothing more to do
 
@@ -85,7 +85,7 @@ def test_a_redelivery_enqueues_an_event_whose_first_delivery_was_never_enqueued(
         client.post("/webhooks/strava", json=event(111))
     assert services.queue.huey.pending_count() == 0
     again = client.post("/webhooks/strava", json=event(111))
-    assert again.get_json()["status"] == "duplicate"
+    assert again.get_json()["status"] == "received"
     assert inbox_size(services) == 1
     assert services.queue.huey.pending_count() == 1
 
@@ -95,8 +95,9 @@ def test_a_redelivery_leaves_an_event_deferred_to_later_alone(client, services, 
     with services.store.session() as session:  # waiting for the next rate-limit window
         session.execute(update(InboxEvent).values(not_before=utcnow() + timedelta(minutes=10)))
     pending = services.queue.huey.pending_count()
-    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "duplicate"
+    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "received"
     assert services.queue.huey.pending_count() == pending
+    assert inbox_size(services) == 1
 
 
 def test_two_different_events_for_one_activity_are_both_kept(client, services, connected):
@@ -160,28 +161,48 @@ def test_missing_field_is_named(client, services, connected):
 
 def test_the_largest_64_bit_ids_are_accepted(client, services, connected):
     response = client.post("/webhooks/strava", json=event(2**63 - 1, event_time=2**63 - 1))
-    assert response.get_json() == {"status": "accepted"}
+    assert response.get_json() == {"status": "received"}
     assert inbox_size(services) == 1
 
 
 def test_unknown_extra_fields_from_the_host_are_ignored(client, connected):
     response = client.post("/webhooks/strava", json={**event(111), "new_field_from_host": 1})
-    assert response.get_json()["status"] == "accepted"
+    assert response.get_json()["status"] == "received"
 
 
 def test_event_for_an_unknown_athlete_is_acknowledged_but_not_stored(client, services):
     response = client.post("/webhooks/strava", json=event(111, owner_id=123456))
     assert response.status_code == 200
-    assert response.get_json()["status"] == "ignored"
+    assert response.get_json()["status"] == "received"
     assert inbox_size(services) == 0
 
 
-def test_event_for_another_subscription_is_ignored(client, services, connected):
-    services.store.set_subscription_id(5150)
-    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "accepted"
+def test_event_for_another_subscription_is_acknowledged_but_not_stored(client, services, connected):
+    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "received"
     other = client.post("/webhooks/strava", json=event(112, subscription_id=999))
-    assert other.get_json() == {"status": "ignored", "reason": "unknown subscription_id"}
+    assert other.get_json()["status"] == "received"
     assert inbox_size(services) == 1
+
+
+def test_every_well_formed_delivery_gets_the_same_answer_whatever_became_of_it(client, services, connected):
+    """Issue 20: the answers were an oracle for real subscription and athlete ids."""
+    answers = {
+        "accepted": client.post("/webhooks/strava", json=event(111)),
+        "duplicate": client.post("/webhooks/strava", json=event(111)),
+        "foreign subscription": client.post("/webhooks/strava", json=event(112, subscription_id=999)),
+        "unknown owner": client.post("/webhooks/strava", json=event(113, owner_id=123456)),
+    }
+    bodies = {
+        what: (r.status_code, r.get_data(), r.headers.get("Content-Type")) for what, r in answers.items()
+    }
+    assert len(set(bodies.values())) == 1, bodies
+    assert inbox_size(services) == 1
+
+
+def test_nothing_is_taken_before_a_subscription_is_stored(client, services, connected):
+    services.store.set_subscription_id(None)
+    assert client.post("/webhooks/strava", json=event(111)).get_json()["status"] == "received"
+    assert inbox_size(services) == 0
 
 
 def test_oversized_body_is_refused_with_json(client, services, connected):
