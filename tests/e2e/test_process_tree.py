@@ -106,3 +106,32 @@ def test_a_run_that_stops_what_it_starts_passes(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", ROOT)
     result = pytester.runpytest_subprocess("-p", "tests.support.processes", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_run_stopped_with_sigterm_still_stops_what_it_started(pytester, monkeypatch, tmp_path):
+    """A cancelled CI job sends SIGTERM: the fixtures' finalizers still run (a daemonized server, which no
+    parent-death signal reaches, is stopped only by them)."""
+    pidfile = tmp_path / "child.pid"
+    pytester.makepyfile(
+        test_cancelled=f"""
+        import os, signal, subprocess, sys, time
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def server():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+            open({str(pidfile)!r}, "w").write(str(child.pid))
+            yield child
+            child.terminate()
+            child.wait()
+
+        def test_cancelled_midway(server):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        """
+    )
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+    result = pytester.runpytest_subprocess("-p", "tests.support.processes", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.duration < 25
+    assert not alive(int(pidfile.read_text()))

@@ -3,7 +3,7 @@
 Every process started during the run inherits a mark in its environment (a variable unique to the run, under
 a name that the tests' own environment filters, which drop BACKSTRIDE_* and STRAVA_*, keep). When the run
 ends, after every fixture has stopped what it started, any process still carrying the mark is a leak: it is
-killed, and the run fails naming it.
+killed, and the run fails naming it. SIGTERM ends the run as Ctrl-C does, finalizers included.
 """
 
 from __future__ import annotations
@@ -52,12 +52,22 @@ def leftovers(run: str, grace_s: float = GRACE_S) -> dict[int, str]:
     return running
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_run(pytestconfig: pytest.Config):
     # Set up before any other fixture of the run, and so torn down after all of them.
     run = uuid.uuid4().hex
     os.environ[MARK] = run
-    yield
+    # A run stopped with SIGTERM (a CI job cancelled, `kill`) ends as after Ctrl-C: every fixture's
+    # finalizer runs and stops what it started, rather than Python exiting on the spot.
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     still_running = leftovers(run, float(pytestconfig.getini("process_grace_s")))
     for pid in still_running:
         with contextlib.suppress(ProcessLookupError):
