@@ -127,7 +127,12 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 # --- serve ----------------------------------------------------------------------------------------------
 
 
+# The database, the queue and their journals hold tokens and athlete data: private to the installation's user.
+PRIVATE_UMASK = 0o077
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    os.umask(PRIVATE_UMASK)  # the supervisor's children inherit it
     if not args.no_worker:
         # A small parent supervises two children, the web server and the queue worker, so that neither
         # one's process management (gunicorn reaps every child of its master) interferes with the other.
@@ -341,6 +346,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from plugin.services import build_services
+
+    os.umask(PRIVATE_UMASK)
 
     services = build_services(settings)
     sys.setswitchinterval(SWITCH_INTERVAL_S)

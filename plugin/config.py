@@ -96,9 +96,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
 
     instance_dir = Path(get("BACKSTRIDE_INSTANCE_DIR") or "instance").resolve()
+    # The embedded database, the queue and the migration lock live here, in production too; nobody but the
+    # installation's own user reads it.
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     generated: dict[str, str] = {}
     if not production:
-        instance_dir.mkdir(parents=True, exist_ok=True)
         generated = _dev_secrets(instance_dir)
 
     token_key = get("BACKSTRIDE_TOKEN_KEY") or generated.get("BACKSTRIDE_TOKEN_KEY", "")

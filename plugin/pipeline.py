@@ -197,7 +197,9 @@ class Pipeline:
 
         if event.aspect_type == "delete":
             return Outcome(
-                "done", "activity deleted: its record removed", record=ForgottenActivity(event.object_id)
+                "done",
+                "activity deleted: its record removed",
+                record=ForgottenActivity(event.object_id, event.owner_id),
             )
         if event.aspect_type == "update" and not ({"title", "type", "sport_type"} & event.updates.keys()):
             return Outcome("ignored", "update that changes neither title nor type")
@@ -361,7 +363,9 @@ class _Annotation(_AthleteCalls):
         try:
             return self._annotate()
         except NotFound:
-            return self._outcome("done", "activity no longer exists", ForgottenActivity(self.activity_id))
+            return self._outcome(
+                "done", "activity no longer exists", ForgottenActivity(self.activity_id, self.athlete.id)
+            )
         except Forbidden as exc:
             return self._outcome("failed", f"not permitted by the granted scopes: {exc}")
         except NeedsReconnect as exc:

@@ -115,7 +115,12 @@ _SETTLE_EVENT = _UPDATE_EVENT.values(
     finished_at=bindparam("finished_at"),
     host_calls=bindparam("host_calls"),
 )
-_FORGET_RECORD = delete(ActivityRecord).where(ActivityRecord.activity_id == bindparam("activity_id"))
+# Only the owner's record: a delete event names its owner, and another athlete's record is not theirs to end.
+_FORGET_RECORD = (
+    delete(ActivityRecord)
+    .where(ActivityRecord.activity_id == bindparam("activity_id"))
+    .where(ActivityRecord.athlete_id == bindparam("athlete_id"))
+)
 _BACKWARD_SECONDS_SINCE = (
     select(func.coalesce(func.sum(ActivityRecord.backward_s), 0.0))
     .where(ActivityRecord.athlete_id == bindparam("athlete_id"))
@@ -263,9 +268,11 @@ class ProcessedActivity:
 
 @dataclass(frozen=True)
 class ForgottenActivity:
-    """An activity whose record goes: deleted by the athlete, or no longer at the host."""
+    """An activity whose record goes: deleted by the athlete, or no longer at the host. Only the record of
+    that athlete's activity goes."""
 
     activity_id: int
+    athlete_id: int
 
 
 # What settling an event does to its activity's record, in the same transaction.
@@ -688,7 +695,10 @@ class Store:
                 connection.execute(_SETTLE_EVENT, settled)
             return
         if isinstance(record, ForgottenActivity):
-            change, values = _FORGET_RECORD, {"activity_id": record.activity_id}
+            change, values = (
+                _FORGET_RECORD,
+                {"activity_id": record.activity_id, "athlete_id": record.athlete_id},
+            )
         else:
             change, values = self._save_record, {**asdict(record), "processed_at": now}
         if self._settle_with_record is not None:

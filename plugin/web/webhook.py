@@ -39,7 +39,10 @@ def validate_subscription():
 
 @bp.post("/webhooks/strava")
 def receive_event():
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # "[[[[..." deeper than the parser's recursion limit: not an event either
+        body = None
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object")
     try:

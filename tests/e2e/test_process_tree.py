@@ -31,6 +31,9 @@ def test_the_supervisor_killed_alone_takes_its_children_and_frees_the_port():
         supervisor = stack.plugin.pid
         children = [stack.web_master_pid(), stack.queue_worker_pid(), *stack.web_worker_pids()]
         assert None not in children and len(children) == 3
+        # What serve writes (tokens, athlete data) is private to the installation's user.
+        for name in ("backstride.db", "queue.db"):
+            assert (stack.instance_dir / name).stat().st_mode & 0o077 == 0, name
 
         os.kill(supervisor, signal.SIGKILL)
         stack.plugin.wait()

@@ -271,6 +271,19 @@ def check_webhook_answer(services, caplog, response, body: Any) -> None:
     assert errors_logged(caplog) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 60_000, "{" + '"a":{' * 12_000, "[" * 30_000 + "]" * 30_000],
+    ids=["open arrays", "open objects", "closed arrays"],
+)
+def test_a_deeply_nested_body_is_a_400_not_a_traceback(client, webhook_ready, body):
+    """Issue 20: '[' * 60000 as a body gave a 500 with a traceback."""
+    response = client.post("/webhooks/strava", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body must be a JSON object"}
+    assert inbox_rows(webhook_ready) == []
+
+
 @fuzz
 @given(body=st.one_of(event_like_bodies(), json_values), ascii_only=st.booleans(), content_type=CONTENT_TYPES)
 def test_webhook_post_with_arbitrary_json(client, webhook_ready, caplog, body, ascii_only, content_type):

@@ -170,7 +170,10 @@ def test_settling_an_event_saves_or_forgets_its_activitys_record_with_it(databas
     connected.finish_event(second, "done", "note written", 3, processed(80, efforts=2))
     assert (connected.activity_record(80).efforts, connected.activity_record(80).backward_m) == (2, 200.0)
     assert isinstance(connected.claim_event(third, timedelta(minutes=5)), ClaimedEvent)
-    connected.finish_event(third, "done", "activity no longer exists", 1, ForgottenActivity(80))
+    # Another athlete's delete of the same id leaves this record alone; the owner's removes it.
+    connected.finish_event(third, "done", "activity deleted", 0, ForgottenActivity(80, OWNER_ID + 1))
+    assert connected.activity_record(80) is not None
+    connected.finish_event(third, "done", "activity no longer exists", 1, ForgottenActivity(80, OWNER_ID))
     assert status_of(connected, third) == "done"
     assert connected.activity_record(80) is None
 

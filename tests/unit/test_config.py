@@ -156,6 +156,15 @@ def test_production_with_every_secret_starts(tmp_path):
     assert not (tmp_path / DEV_SECRETS_FILE).exists()
 
 
+def test_production_creates_a_fresh_private_instance_directory(tmp_path):
+    """Issue 20: production on the embedded defaults died on a missing instance directory."""
+    fresh = tmp_path / "new" / "instance"
+    settings = load_settings({**production(tmp_path), "BACKSTRIDE_INSTANCE_DIR": str(fresh)})
+    assert settings.instance_dir == fresh and fresh.is_dir()
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert settings.database_url == f"sqlite:///{fresh / 'backstride.db'}"
+
+
 def test_production_without_secrets_names_the_first_missing_one(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings({"BACKSTRIDE_ENV": "production", "BACKSTRIDE_INSTANCE_DIR": str(tmp_path)})

@@ -323,3 +323,11 @@ def test_list_form_with_a_non_string_type_is_not_a_crash():
     streams = load_streams([{"type": ["time"], "data": [0, 1]}, {"type": "time", "data": [0, 1, 2]}])
     assert streams is not None
     assert streams.time.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_update_values_are_bounded():
+    """Issue 20: `updates` values had no length limit, and each stored event is a row for 7 days."""
+    title = "x" * 1000
+    assert WebhookEventSchema().load(strava_event(updates={"title": title}))["updates"] == {"title": title}
+    with pytest.raises(ValidationError):
+        WebhookEventSchema().load(strava_event(updates={"title": title + "x"}))

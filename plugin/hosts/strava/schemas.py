@@ -14,6 +14,11 @@ class _Lenient(Schema):
         unknown = EXCLUDE
 
 
+# An update's value is a title, a type or "false": nothing longer than this is stored from a delivery (each
+# stored event is a row for 7 days, and nobody vouches for what an unsigned event carries).
+MAX_UPDATE_VALUE_CHARS = 1000
+
+
 class UpdateValue(fields.Field):
     """Strava sends `updates` values as strings ("false"); accept plain booleans and numbers too."""
 
@@ -21,7 +26,10 @@ class UpdateValue(fields.Field):
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, str | int | float):
-            return str(value)
+            text = str(value)
+            if len(text) > MAX_UPDATE_VALUE_CHARS:
+                raise ValidationError(f"longer than {MAX_UPDATE_VALUE_CHARS} characters")
+            return text
         raise ValidationError("must be a string")
 
 
