@@ -51,13 +51,20 @@ def support():
     return render_template("support.html")
 
 
+# Served over https, browsers are told to keep to https for a year (HSTS).
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def init_app(app: Flask) -> None:
+    https = app.extensions["backstride"].settings.public_url.startswith("https://")
+    headers = (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+
     @app.after_request
     def security_headers(response):
         # One pass over the headers rather than Headers.setdefault, which looks each name up by raising
         # and catching a KeyError: three times the cost, paid by every webhook delivery.
         present = {name.lower() for name, _ in response.headers}
-        for name, value in SECURITY_HEADERS:
+        for name, value in headers:
             if name.lower() not in present:
                 response.headers.add(name, value)
         return response

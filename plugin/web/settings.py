@@ -24,6 +24,14 @@ from plugin.web import services
 log = logging.getLogger(__name__)
 bp = Blueprint("settings", __name__)
 
+
+@bp.after_request
+def _not_cached(response):
+    """An athlete's settings, data and the pages after disconnecting are theirs alone: no browser or proxy
+    cache keeps a copy (a shared computer's back button, a corporate proxy)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
 SESSION_ATHLETE = "athlete_id"
 
 # A body weight outside this is a typo (or the wrong unit), not a runner.

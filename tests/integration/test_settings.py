@@ -343,3 +343,18 @@ def test_every_page_carries_the_security_headers(client, path):
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_private_pages_are_never_cached(client, signed_in):
+    """Issue 20: no Cache-Control: no-store on /settings and its export."""
+    for path in ("/settings", "/settings/export"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
+
+
+def test_https_installations_send_hsts_and_plain_http_ones_do_not(env, strava, client):
+    from plugin.web import create_app
+
+    assert client.get("/").headers["Strict-Transport-Security"] == "max-age=31536000"  # PUBLIC_URL is https
+    plain = create_app({**env, "BACKSTRIDE_PUBLIC_URL": "http://127.0.0.1:5000"}, TESTING=True)
+    assert "Strict-Transport-Security" not in plain.test_client().get("/").headers
