@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+
+log = logging.getLogger(__name__)
 
 # Variables that must be set explicitly in production; in development each is generated once and kept in
 # the instance directory so that restarts keep sessions, tokens and the webhook subscription valid.
@@ -119,7 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     retry_base_s = _seconds(get("BACKSTRIDE_RETRY_BASE_S"), "BACKSTRIDE_RETRY_BASE_S", default=30.0)
 
-    return Settings(
+    settings = Settings(
         env=env,
         instance_dir=instance_dir,
         database_url=get("BACKSTRIDE_DATABASE_URL") or f"sqlite:///{instance_dir / 'backstride.db'}",
@@ -135,6 +140,64 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         retry_base_s=retry_base_s,
     )
+    if production:
+        _refuse_unsafe_production(settings, allow_insecure=get("BACKSTRIDE_ALLOW_INSECURE") == "1")
+    return settings
+
+
+# A secret shorter than this can be guessed or brute-forced offline (a session cookie's signature).
+MIN_SECRET_BYTES = 32
+
+
+def weak_secrets(settings: Settings) -> list[str]:
+    """Secrets unfit for production: short ones, and a session key that is also the token key."""
+    problems = []
+    for name, value in (
+        ("BACKSTRIDE_SECRET_KEY", settings.secret_key),
+        ("STRAVA_VERIFY_TOKEN", settings.strava_verify_token),
+    ):
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+    if settings.secret_key in settings.token_key.split(","):
+        problems.append("BACKSTRIDE_SECRET_KEY equals BACKSTRIDE_TOKEN_KEY")
+    return problems
+
+
+def insecure_transport(settings: Settings) -> list[str]:
+    """Addresses unfit for production: a public URL without TLS (session cookies would travel in clear and
+    lack Secure), a host that is not a real one (loopback, as the sandbox is, or no TLS)."""
+    problems = []
+    if not settings.public_url.startswith("https://"):
+        problems.append("BACKSTRIDE_PUBLIC_URL is not https")
+    for name, url in (
+        ("STRAVA_OAUTH_URL", settings.strava_oauth_url),
+        ("STRAVA_API_URL", settings.strava_api_url),
+    ):
+        parts = urlsplit(url)
+        if parts.scheme != "https" or _is_loopback(parts.hostname or ""):
+            problems.append(f"{name} is not an https address of a real host ({url})")
+    return problems
+
+
+def _refuse_unsafe_production(settings: Settings, allow_insecure: bool) -> None:
+    problems = weak_secrets(settings)
+    transport = insecure_transport(settings)
+    if allow_insecure and transport:
+        log.warning("BACKSTRIDE_ALLOW_INSECURE=1: production runs although %s", "; ".join(transport))
+    else:
+        problems += transport
+    if problems:
+        waivable = " (BACKSTRIDE_ALLOW_INSECURE=1 waives the address checks only)" if transport else ""
+        raise ConfigError("BACKSTRIDE_ENV=production refuses to start: " + "; ".join(problems) + waivable)
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def public_url_from(text: str) -> str:

@@ -12,11 +12,12 @@ from plugin.config import DEV_SECRETS_FILE, ConfigError, load_settings
 
 PRODUCTION = {
     "BACKSTRIDE_ENV": "production",
-    "BACKSTRIDE_SECRET_KEY": "a-long-random-session-key",
+    "BACKSTRIDE_SECRET_KEY": "a-long-random-session-key-for-tests-only-0123456789",
     "BACKSTRIDE_TOKEN_KEY": Fernet.generate_key().decode(),
+    "BACKSTRIDE_PUBLIC_URL": "https://backstride.example.org",
     "STRAVA_CLIENT_ID": "4711",
     "STRAVA_CLIENT_SECRET": "secret",
-    "STRAVA_VERIFY_TOKEN": "verify-me",
+    "STRAVA_VERIFY_TOKEN": "verify-me-a-long-random-token-for-tests-only",
 }
 
 
@@ -152,7 +153,7 @@ def test_production_with_every_secret_starts(tmp_path):
     assert settings.is_production
     assert settings.secret_key == PRODUCTION["BACKSTRIDE_SECRET_KEY"]
     assert settings.token_key == PRODUCTION["BACKSTRIDE_TOKEN_KEY"]
-    assert settings.strava_verify_token == "verify-me"
+    assert settings.strava_verify_token == PRODUCTION["STRAVA_VERIFY_TOKEN"]
     assert not (tmp_path / DEV_SECRETS_FILE).exists()
 
 
@@ -270,3 +271,48 @@ def test_retry_base_defaults_to_30_s_and_can_be_shortened(tmp_path):
 def test_a_retry_base_that_is_no_sensible_number_of_seconds_is_named(tmp_path, value):
     with pytest.raises(ConfigError, match="BACKSTRIDE_RETRY_BASE_S"):
         load_settings(dev(tmp_path, BACKSTRIDE_RETRY_BASE_S=value))
+
+
+# --- production refuses what is unsafe ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes,named",
+    [
+        ({"BACKSTRIDE_SECRET_KEY": "x"}, "BACKSTRIDE_SECRET_KEY is shorter than 32 bytes"),
+        ({"STRAVA_VERIFY_TOKEN": "v"}, "STRAVA_VERIFY_TOKEN is shorter than 32 bytes"),
+        ({"BACKSTRIDE_SECRET_KEY": PRODUCTION["BACKSTRIDE_TOKEN_KEY"]}, "equals BACKSTRIDE_TOKEN_KEY"),
+        ({"BACKSTRIDE_PUBLIC_URL": "http://backstride.example.org"}, "BACKSTRIDE_PUBLIC_URL is not https"),
+        ({"BACKSTRIDE_PUBLIC_URL": ""}, "BACKSTRIDE_PUBLIC_URL is not https"),
+        ({"STRAVA_API_URL": "http://127.0.0.1:5100/api/v3"}, "STRAVA_API_URL is not an https address"),
+        ({"STRAVA_OAUTH_URL": "https://localhost:5100/oauth"}, "STRAVA_OAUTH_URL is not an https address"),
+        ({"STRAVA_API_URL": "https://[::1]/api/v3"}, "STRAVA_API_URL is not an https address"),
+    ],
+)
+def test_production_refuses_weak_secrets_and_unsafe_addresses(tmp_path, changes, named):
+    with pytest.raises(ConfigError) as info:
+        load_settings(production(tmp_path, **changes))
+    assert named in str(info.value)
+    assert str(info.value).startswith("BACKSTRIDE_ENV=production refuses to start: ")
+
+
+def test_allow_insecure_waives_the_address_checks_out_loud_but_never_the_secrets(tmp_path, caplog):
+    sandbox = {
+        "BACKSTRIDE_PUBLIC_URL": "http://127.0.0.1:5000",
+        "STRAVA_API_URL": "http://127.0.0.1:5100/api/v3",
+    }
+    settings = load_settings(production(tmp_path, BACKSTRIDE_ALLOW_INSECURE="1", **sandbox))
+    assert settings.public_url == "http://127.0.0.1:5000"
+    assert (
+        "BACKSTRIDE_ALLOW_INSECURE=1: production runs although BACKSTRIDE_PUBLIC_URL is not https"
+        in caplog.text
+    )
+    with pytest.raises(ConfigError, match="shorter than 32 bytes"):
+        load_settings(production(tmp_path, BACKSTRIDE_ALLOW_INSECURE="1", BACKSTRIDE_SECRET_KEY="short"))
+
+
+def test_development_accepts_what_production_refuses(tmp_path):
+    settings = load_settings(
+        dev(tmp_path, BACKSTRIDE_SECRET_KEY="x", STRAVA_API_URL="http://127.0.0.1:5100/api/v3")
+    )
+    assert settings.secret_key == "x"
