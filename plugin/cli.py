@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     manifest.set_defaults(func=cmd_manifest, needs_settings=False)
 
+    keys = commands.add_parser("keys", help="the keys that encrypt stored tokens")
+    keys.add_argument("action", choices=["rotate"], help="re-encrypt every stored token with the newest key")
+    keys.set_defaults(func=cmd_keys)
+
     subscription = commands.add_parser("subscription", help="manage the host's push subscription")
     subscription.add_argument("action", choices=["create", "show", "delete"])
     subscription.set_defaults(func=cmd_subscription)
@@ -361,6 +365,22 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- subscription -----------------------------------------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """`keys rotate`: with BACKSTRIDE_TOKEN_KEY="NEW,OLD" every token is written with NEW, and OLD can go."""
+    from plugin.store import Store
+
+    store = Store(settings.database_url, settings.token_key)
+    store.create_schema()
+    rotated, unreadable = store.rotate_tokens()
+    print(f"re-encrypted the tokens of {rotated} athlete(s) with the newest key")
+    if unreadable:
+        listed = ", ".join(str(athlete_id) for athlete_id in unreadable)
+        count = len(unreadable)
+        print(f"no configured key opens the tokens of {count} athlete(s) ({listed}): they must reconnect")
+        return 1
+    return 0
 
 
 def cmd_subscription(args: argparse.Namespace, settings: Settings) -> int:

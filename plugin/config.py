@@ -110,10 +110,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     token_key = get("BACKSTRIDE_TOKEN_KEY") or generated.get("BACKSTRIDE_TOKEN_KEY", "")
     try:
-        Fernet(token_key.encode())
+        parse_keys(token_key)
     except (ValueError, TypeError) as exc:
         raise ConfigError(
-            "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+            "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key, or comma-separated list of them newest first "
+            "(each 32 url-safe base64-encoded bytes)"
         ) from exc
 
     public_url = public_url_from(get("BACKSTRIDE_PUBLIC_URL"))
@@ -198,6 +199,14 @@ def _is_loopback(hostname: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def parse_keys(keys: str) -> list[Fernet]:
+    """The Fernet keys of BACKSTRIDE_TOKEN_KEY, newest first; ValueError for an empty or malformed one."""
+    parts = [part.strip() for part in keys.split(",")]
+    if any(not part for part in parts):
+        raise ValueError("an empty key")
+    return [Fernet(part.encode()) for part in parts]
 
 
 def public_url_from(text: str) -> str:

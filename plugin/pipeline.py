@@ -38,6 +38,7 @@ from plugin.store import (
     describe_database_error,
     utcnow,
 )
+from plugin.store.crypto import TokenUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,14 @@ class Pipeline:
         Exactly one process refreshes at a time (a lease in the database); the others wait for the
         rotated token instead of spending the old refresh token, which the host invalidates at once.
         """
+        try:
+            return self._access_token(athlete_id, rejected, known)
+        except TokenUnreadable as exc:
+            # Written with a key no longer configured: only a new grant helps.
+            self.store.mark_needs_reconnect(athlete_id)
+            raise NeedsReconnect(str(exc)) from exc
+
+    def _access_token(self, athlete_id: int, rejected: str | None, known: TokenSet | None) -> str:
         deadline = self._clock() + REFRESH_LEASE_S
         while True:
             tokens = known if known is not None else self.store.tokens(athlete_id)
@@ -336,8 +345,7 @@ class _AthleteCalls:
         """One host call with the athlete's token: budget checked first; a 401 gets one refresh."""
         self.pipeline.reserve_call(self.budget_share)
         if self._token is None:
-            known = self.store.token_set(self.athlete)
-            self._token = self.pipeline.access_token(self.athlete.id, known=known)
+            self._token = self.pipeline.access_token(self.athlete.id, known=self._known_tokens())
         self.calls += 1
         try:
             return request(self._token)
@@ -350,6 +358,14 @@ class _AthleteCalls:
         except Unauthorized as exc:
             self.store.mark_needs_reconnect(self.athlete.id)
             raise NeedsReconnect("the host refused a freshly refreshed token") from exc
+
+    def _known_tokens(self) -> TokenSet | None:
+        """The tokens of the athlete as read; None when no configured key opens them (access_token then
+        reads them again and says the athlete must reconnect)."""
+        try:
+            return self.store.token_set(self.athlete)
+        except TokenUnreadable:
+            return None
 
 
 class _Annotation(_AthleteCalls):

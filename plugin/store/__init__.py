@@ -35,7 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from plugin.store import sqlite
-from plugin.store.crypto import TokenCipher
+from plugin.store.crypto import TokenCipher, TokenUnreadable
 from plugin.store.liveness import StaleConnectionCheck
 from plugin.store.models import ActivityRecord, AppState, Athlete, InboxEvent, RateLimitState
 from plugin.store.prepared import PreparedStatement, wrap_driver_error
@@ -393,6 +393,30 @@ class Store:
     def is_connected(self, athlete_id: int) -> bool:
         with self.session() as session:
             return session.scalar(select(exists().where(Athlete.id == athlete_id))) or False
+
+    def rotate_tokens(self) -> tuple[int, list[int]]:
+        """Every stored token encrypted again with the newest BACKSTRIDE_TOKEN_KEY, one athlete per
+        transaction (a rotation that stops half way leaves every token readable with the old and new keys).
+        Returns how many athletes were rotated, and the ids of those whose tokens no configured key opens
+        (marked to reconnect)."""
+        rotated, unreadable = 0, []
+        with self.session() as session:
+            ids = list(session.scalars(select(Athlete.id).order_by(Athlete.id)))
+        for athlete_id in ids:
+            with self.session() as session:
+                athlete = session.get(Athlete, athlete_id, with_for_update=True)
+                if athlete is None:
+                    continue  # deleted meanwhile
+                try:
+                    access = self.cipher.rotate(athlete.access_token_enc)
+                    refresh = self.cipher.rotate(athlete.refresh_token_enc)
+                except TokenUnreadable:
+                    athlete.needs_reconnect = True
+                    unreadable.append(athlete_id)
+                    continue
+                athlete.access_token_enc, athlete.refresh_token_enc = access, refresh
+                rotated += 1
+        return rotated, unreadable
 
     def tokens(self, athlete_id: int) -> TokenSet | None:
         athlete = self.athlete(athlete_id)

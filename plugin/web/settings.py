@@ -32,6 +32,7 @@ def _not_cached(response):
     response.headers["Cache-Control"] = "no-store"
     return response
 
+
 SESSION_ATHLETE = "athlete_id"
 
 # A body weight outside this is a typo (or the wrong unit), not a runner.

@@ -109,3 +109,44 @@ def test_production_without_a_secret_refuses_to_start_naming_it(tmp_path, monkey
     assert main(["serve"]) == 2
     assert "BACKSTRIDE_SECRET_KEY is not set" in capsys.readouterr().err
     assert not (tmp_path / "dev-secrets.json").exists()
+
+
+def test_keys_rotate_moves_every_token_to_the_newest_key(cli_env, strava, monkeypatch, capsys):
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import ATHLETE_ID, connect_athlete
+
+    settings = load_settings(cli_env)  # the instance's generated key: the old one
+    old = settings.token_key
+    store = Store(settings.database_url, old)
+    store.create_schema()
+    connect_athlete(store, strava)
+    before = Store(settings.database_url, old).tokens(ATHLETE_ID)
+
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("BACKSTRIDE_TOKEN_KEY", f"{new},{old}")
+    assert main(["keys", "rotate"]) == 0
+    assert "re-encrypted the tokens of 1 athlete(s) with the newest key" in capsys.readouterr().out
+    # The old key can go: the newest alone reads every token.
+    assert Store(settings.database_url, new).tokens(ATHLETE_ID) == before
+
+
+def test_keys_rotate_names_the_athletes_no_key_opens(cli_env, strava, monkeypatch, capsys):
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import ATHLETE_ID, connect_athlete
+
+    settings = load_settings(cli_env)
+    store = Store(settings.database_url, settings.token_key)
+    store.create_schema()
+    connect_athlete(store, strava)
+    monkeypatch.setenv("BACKSTRIDE_TOKEN_KEY", Fernet.generate_key().decode())  # the old key lost
+    assert main(["keys", "rotate"]) == 1
+    assert f"({ATHLETE_ID}): they must reconnect" in capsys.readouterr().out
+    assert Store(settings.database_url, settings.token_key).athlete(ATHLETE_ID).needs_reconnect
+
+
+def test_a_malformed_token_key_list_is_a_clear_error(cli_env, monkeypatch, capsys):
+    monkeypatch.setenv("BACKSTRIDE_TOKEN_KEY", "not-a-key,")
+    assert main(["keys", "rotate"]) == 2
+    assert "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key" in capsys.readouterr().err

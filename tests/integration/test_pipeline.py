@@ -337,6 +337,20 @@ def test_a_deauthorization_whose_token_refresh_still_works_deletes_nothing(
     assert [m for m, _ in strava.calls[-3:]] == ["GET", "POST", "GET"]
 
 
+def test_a_token_no_configured_key_opens_means_reconnect(client, services, strava, connected):
+    from cryptography.fernet import Fernet
+
+    from plugin.store.crypto import TokenCipher
+
+    services.store.cipher = TokenCipher(Fernet.generate_key().decode())  # the old key is gone
+    strava.add_activity(ATHLETE_ID, 530, name="#retro", streams=CADENCE_STREAMS)
+    deliver(client, services, event(530))
+    row = inbox_row(services, 530)
+    assert row.status == "failed" and "must reconnect" in row.outcome
+    assert services.store.athlete(ATHLETE_ID).needs_reconnect
+    assert strava.calls == []  # no host call with a token nobody can read
+
+
 def test_activity_deleted_meanwhile_is_settled(client, services, strava, connected):
     deliver(client, services, event(523))  # the host has no such activity: 404
     row = inbox_row(services, 523)

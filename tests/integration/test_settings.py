@@ -275,6 +275,20 @@ def test_disconnect_deletes_even_when_the_host_cannot_revoke(client, services, s
     assert not services.store.is_connected(ATHLETE_ID)
 
 
+def test_disconnect_deletes_even_when_no_key_opens_the_stored_token(client, services, strava, signed_in):
+    """Issue 20: a changed token key made Disconnect answer 500 and delete nothing."""
+    from cryptography.fernet import Fernet
+
+    from plugin.store.crypto import TokenCipher
+
+    token = csrf_token(client)
+    services.store.cipher = TokenCipher(Fernet.generate_key().decode())  # restarted with another key
+    response = client.post("/disconnect", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert "Disconnected and deleted" in response.get_data(as_text=True)
+    assert not services.store.is_connected(ATHLETE_ID)
+
+
 def test_sign_out_ends_the_session_only(client, services, signed_in):
     token = csrf_token(client)
     response = client.post("/signout", data={"csrf_token": token})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from plugin.store.crypto import TokenCipher
+from plugin.store.crypto import TokenCipher, TokenUnreadable
 
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"  # shaped like a Strava access token, made up
 
@@ -57,3 +57,21 @@ def test_tampered_ciphertext_is_a_value_error(cipher):
 
     with pytest.raises(ValueError):
         cipher.decrypt(tampered)
+
+
+def test_several_keys_newest_first_read_old_tokens_and_write_with_the_newest():
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    stored = TokenCipher(old).encrypt(TOKEN)
+    both = TokenCipher(f"{new},{old}")
+    assert both.decrypt(stored) == TOKEN
+    assert TokenCipher(new).decrypt(both.encrypt(TOKEN)) == TOKEN
+    assert TokenCipher(new).decrypt(both.rotate(stored)) == TOKEN
+
+
+def test_a_token_no_key_opens_is_unreadable():
+    stored = TokenCipher(Fernet.generate_key().decode()).encrypt(TOKEN)
+    other = TokenCipher(Fernet.generate_key().decode())
+    with pytest.raises(TokenUnreadable):
+        other.decrypt(stored)
+    with pytest.raises(TokenUnreadable):
+        other.rotate(stored)
