@@ -424,6 +424,9 @@ class _Annotation(_AthleteCalls):
             )
         changed = merged != (activity.description or "")
         if changed:
+            # Disconnect wins: an athlete deleted while this job fetched and analysed gets no write.
+            if not self.store.is_connected(self.athlete.id):
+                return self._outcome("ignored", "athlete disconnected meanwhile: nothing written")
             self.call(lambda token: self.host.update_description(token, self.activity_id, merged))
         record = ProcessedActivity(
             activity_id=self.activity_id,

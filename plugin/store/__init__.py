@@ -144,12 +144,14 @@ def _dialect_insert(dialect_name: str, entity: Any) -> Any:
 
 
 def _save_record(dialect_name: str) -> Insert:
-    """INSERT ... ON CONFLICT (activity_id) DO UPDATE: an activity processed again replaces its record. Its
-    values are bound by column name (activity_id, note, ...)."""
+    """INSERT ... SELECT <values> WHERE <the athlete is still connected> ON CONFLICT (activity_id) DO UPDATE:
+    an activity processed again replaces its record, and a job that finishes after its athlete disconnected
+    leaves no record behind. Its values are bound by column name (activity_id, note, ...)."""
     columns = ActivityRecord.__table__.columns
-    statement = _dialect_insert(dialect_name, ActivityRecord).values(
-        {column.name: bindparam(column.name) for column in columns}
+    values = select(*(bindparam(column.name, type_=column.type) for column in columns)).where(
+        exists().where(Athlete.id == bindparam("athlete_id", type_=BigInteger))
     )
+    statement = _dialect_insert(dialect_name, ActivityRecord).from_select([c.name for c in columns], values)
     replaced = {column.name: statement.excluded[column.name] for column in columns}
     return statement.on_conflict_do_update(index_elements=[ActivityRecord.activity_id], set_=replaced)
 

@@ -351,6 +351,25 @@ def test_a_token_no_configured_key_opens_means_reconnect(client, services, strav
     assert strava.calls == []  # no host call with a token nobody can read
 
 
+def test_disconnect_while_a_job_runs_wins(client, services, strava, connected, monkeypatch):
+    """Issue 20: with a slow host the note was written after "Disconnected and deleted", and a record came
+    back for the deleted athlete."""
+    strava.add_activity(ATHLETE_ID, 531, name="#retro", streams=CADENCE_STREAMS)
+    fetch = services.host.fetch_activity
+
+    def fetch_then_disconnect(token, activity_id):
+        activity = fetch(token, activity_id)
+        services.store.delete_athlete(ATHLETE_ID)  # the athlete pressed Disconnect meanwhile
+        return activity
+
+    monkeypatch.setattr(services.host, "fetch_activity", fetch_then_disconnect)
+    client.post("/webhooks/strava", json=event(531))
+    run_queue(services)
+    assert not strava.calls_to("PUT")
+    assert count_notes(strava.description(531) or "") == 0
+    assert services.store.activity_record(531) is None
+
+
 def test_activity_deleted_meanwhile_is_settled(client, services, strava, connected):
     deliver(client, services, event(523))  # the host has no such activity: 404
     row = inbox_row(services, 523)

@@ -182,11 +182,22 @@ def test_an_event_whose_record_cannot_be_saved_is_not_settled(database_url):
     connected = connected_store(database_url)
     (event_id,) = connected.receive_events([new_event(81)])
     assert isinstance(connected.claim_event(event_id, timedelta(minutes=5)), ClaimedEvent)
-    with pytest.raises(IntegrityError):  # a record without its athlete breaks a NOT NULL constraint
-        connected.finish_event(event_id, "done", "note written", 3, processed(81, 1, athlete_id=None))
+    broken = ProcessedActivity(81, OWNER_ID, None, 0.0, 0.0, "note", True)  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):  # a record without its effort count breaks a NOT NULL constraint
+        connected.finish_event(event_id, "done", "note written", 3, broken)
     # One transaction: the event stays leased (the resume task takes it up again), no record half-written.
     assert status_of(connected, event_id) == "working"
     assert connected.activity_record(81) is None
+
+
+def test_no_record_is_saved_for_an_athlete_who_disconnected_meanwhile(database_url):
+    """Issue 20: a job that finished after Disconnect created an activity record for the deleted athlete."""
+    connected = connected_store(database_url)
+    (event_id,) = connected.receive_events([new_event(82)])
+    assert isinstance(connected.claim_event(event_id, timedelta(minutes=5)), ClaimedEvent)
+    connected.delete_athlete(OWNER_ID)
+    connected.finish_event(event_id, "done", "note written", 3, processed(82, efforts=1))
+    assert connected.activity_record(82) is None
 
 
 def test_a_claim_takes_only_an_event_that_is_due_and_free_and_says_why_not(database_url):
