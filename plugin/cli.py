@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from plugin.config import ConfigError, Settings, load_settings
 from plugin.hosts.base import HostError
 from plugin.lifetime import ending_with_parent
-from plugin.logs import access_log_format, configure_logging
+from plugin.logs import access_log_format, access_logger_class, configure_logging
 
 log = logging.getLogger("backstride")
 # How long a thread of a web or queue worker may hold the interpreter while another wants it (Python's default
@@ -173,6 +173,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "graceful_timeout": 10,
                 "accesslog": "-",
                 "access_log_format": access_log_format(settings.log_format),
+                "logger_class": access_logger_class(settings.strava_webhook_secret),
                 # One control socket per user is shared by every instance; Backstride does not use it.
                 "control_socket_disable": True,
             }.items():

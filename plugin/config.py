@@ -24,9 +24,14 @@ PRODUCTION_SECRETS = (
     "STRAVA_CLIENT_ID",
     "STRAVA_CLIENT_SECRET",
     "STRAVA_VERIFY_TOKEN",
+    "STRAVA_WEBHOOK_SECRET",
 )
 
 DEV_SECRETS_FILE = "dev-secrets.json"
+
+WEBHOOK_PATH = "/webhooks/strava"
+# A webhook secret is a path segment: letters, digits, "-" and "_" only, so that no encoding can change it.
+WEBHOOK_SECRET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class ConfigError(Exception):
@@ -58,6 +63,9 @@ class Settings:
     # The first wait before a failed job runs again (it doubles with each attempt), and after a 429 whose
     # headers still show headroom.
     retry_base_s: float = 30.0
+    # A random path segment: events are taken at /webhooks/strava/<secret> only ("" in development: at
+    # /webhooks/strava).
+    strava_webhook_secret: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -68,8 +76,14 @@ class Settings:
         return f"{self.public_url}/oauth/callback"
 
     @property
+    def webhook_path(self) -> str:
+        """Where the host's webhook deliveries are taken."""
+        secret = self.strava_webhook_secret
+        return f"{WEBHOOK_PATH}/{secret}" if secret else WEBHOOK_PATH
+
+    @property
     def webhook_callback_url(self) -> str:
-        return f"{self.public_url}/webhooks/strava"
+        return f"{self.public_url}{self.webhook_path}"
 
     @property
     def sources_url(self) -> str:
@@ -125,6 +139,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     retry_base_s = _seconds(get("BACKSTRIDE_RETRY_BASE_S"), "BACKSTRIDE_RETRY_BASE_S", default=30.0)
 
+    webhook_secret = get("STRAVA_WEBHOOK_SECRET")
+    if not set(webhook_secret) <= WEBHOOK_SECRET_CHARS:
+        raise ConfigError("STRAVA_WEBHOOK_SECRET may hold only letters, digits, '-' and '_'")
+
     settings = Settings(
         env=env,
         instance_dir=instance_dir,
@@ -140,6 +158,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         strava_api_url=(get("STRAVA_API_URL") or "https://www.strava.com/api/v3").rstrip("/"),
         log_format=log_format,
         retry_base_s=retry_base_s,
+        strava_webhook_secret=webhook_secret,
     )
     if production:
         _refuse_unsafe_production(settings, allow_insecure=get("BACKSTRIDE_ALLOW_INSECURE") == "1")
@@ -156,6 +175,7 @@ def weak_secrets(settings: Settings) -> list[str]:
     for name, value in (
         ("BACKSTRIDE_SECRET_KEY", settings.secret_key),
         ("STRAVA_VERIFY_TOKEN", settings.strava_verify_token),
+        ("STRAVA_WEBHOOK_SECRET", settings.strava_webhook_secret),
     ):
         if len(value.encode()) < MIN_SECRET_BYTES:
             problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 from marshmallow import ValidationError
 
+from plugin.config import WEBHOOK_PATH
 from plugin.hosts.strava.schemas import WebhookEventSchema
 from plugin.store import NewEvent
 from plugin.web import services
@@ -23,8 +24,20 @@ _event_schema = WebhookEventSchema()
 RECEIVED = {"status": "received"}
 
 
-@bp.get("/webhooks/strava")
-def validate_subscription():
+def _wrong_path(secret: str | None) -> bool:
+    """With STRAVA_WEBHOOK_SECRET set, deliveries are taken at /webhooks/strava/<secret> only; without it,
+    at /webhooks/strava only. Compared in constant time."""
+    expected = services().settings.strava_webhook_secret
+    if not expected:
+        return secret is not None
+    return secret is None or not hmac.compare_digest(secret.encode(), expected.encode())
+
+
+@bp.get(WEBHOOK_PATH)
+@bp.get(f"{WEBHOOK_PATH}/<secret>")
+def validate_subscription(secret: str | None = None):
+    if _wrong_path(secret):
+        abort(404)
     mode = request.args.get("hub.mode")
     challenge = request.args.get("hub.challenge")
     token = request.args.get("hub.verify_token")
@@ -37,8 +50,11 @@ def validate_subscription():
     return jsonify({"hub.challenge": challenge})
 
 
-@bp.post("/webhooks/strava")
-def receive_event():
+@bp.post(WEBHOOK_PATH)
+@bp.post(f"{WEBHOOK_PATH}/<secret>")
+def receive_event(secret: str | None = None):
+    if _wrong_path(secret):
+        abort(404)
     try:
         body = request.get_json(force=True, silent=True)
     except RecursionError:  # "[[[[..." deeper than the parser's recursion limit: not an event either

@@ -104,6 +104,7 @@ def test_production_without_a_secret_refuses_to_start_naming_it(tmp_path, monkey
         "STRAVA_CLIENT_ID",
         "STRAVA_CLIENT_SECRET",
         "STRAVA_VERIFY_TOKEN",
+        "STRAVA_WEBHOOK_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
     assert main(["serve"]) == 2
@@ -150,3 +151,10 @@ def test_a_malformed_token_key_list_is_a_clear_error(cli_env, monkeypatch, capsy
     monkeypatch.setenv("BACKSTRIDE_TOKEN_KEY", "not-a-key,")
     assert main(["keys", "rotate"]) == 2
     assert "BACKSTRIDE_TOKEN_KEY is not a valid Fernet key" in capsys.readouterr().err
+
+
+def test_subscription_create_registers_the_secret_path_when_there_is_one(cli_env, strava, monkeypatch):
+    monkeypatch.setenv("STRAVA_WEBHOOK_SECRET", "s3cret-path-segment")
+    assert main(["subscription", "create"]) == 0
+    ((_, callback),) = strava.subscriptions.items()
+    assert callback == f"{PUBLIC_URL}/webhooks/strava/s3cret-path-segment"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from plugin.store import utcnow
 from plugin.store.models import InboxEvent
-from tests.conftest import VERIFY_TOKEN, event, run_queue
+from tests.conftest import SUBSCRIPTION_ID, VERIFY_TOKEN, connect_athlete, event, run_queue
 
 
 def inbox_size(services) -> int:
@@ -234,3 +234,35 @@ def test_healthz_reports_database_and_queue(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "queue": "ok"}
+
+
+SECRET = "a-random-path-segment"
+
+
+@pytest.fixture
+def secret_app(env, strava):
+    from plugin.web import create_app
+
+    app = create_app({**env, "STRAVA_WEBHOOK_SECRET": SECRET}, TESTING=True)
+    services = app.extensions["backstride"]
+    services.store.create_schema()
+    services.store.set_subscription_id(SUBSCRIPTION_ID)
+    return app
+
+
+def test_with_a_webhook_secret_events_are_taken_at_the_secret_path_only(secret_app, strava):
+    services = secret_app.extensions["backstride"]
+    connect_athlete(services.store, strava)
+    client = secret_app.test_client()
+    assert client.post("/webhooks/strava", json=event(111)).status_code == 404
+    assert client.post("/webhooks/strava/wrong-segment", json=event(112)).status_code == 404
+    assert client.post(f"/webhooks/strava/{SECRET}", json=event(113)).get_json() == {"status": "received"}
+    assert inbox_size(services) == 1
+    query = {"hub.mode": "subscribe", "hub.challenge": "c", "hub.verify_token": VERIFY_TOKEN}
+    assert client.get("/webhooks/strava", query_string=query).status_code == 404
+    assert client.get(f"/webhooks/strava/{SECRET}", query_string=query).get_json() == {"hub.challenge": "c"}
+
+
+def test_without_a_webhook_secret_no_secret_path_exists(client, services, connected):
+    assert client.post("/webhooks/strava/anything", json=event(111)).status_code == 404
+    assert inbox_size(services) == 0

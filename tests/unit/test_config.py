@@ -18,6 +18,7 @@ PRODUCTION = {
     "STRAVA_CLIENT_ID": "4711",
     "STRAVA_CLIENT_SECRET": "secret",
     "STRAVA_VERIFY_TOKEN": "verify-me-a-long-random-token-for-tests-only",
+    "STRAVA_WEBHOOK_SECRET": "a-random-path-segment-for-tests-only-0123456789",
 }
 
 
@@ -316,3 +317,14 @@ def test_development_accepts_what_production_refuses(tmp_path):
         dev(tmp_path, BACKSTRIDE_SECRET_KEY="x", STRAVA_API_URL="http://127.0.0.1:5100/api/v3")
     )
     assert settings.secret_key == "x"
+
+
+def test_the_webhook_secret_moves_the_callback_and_must_be_url_safe(tmp_path):
+    settings = load_settings(production(tmp_path))
+    assert settings.webhook_path == f"/webhooks/strava/{PRODUCTION['STRAVA_WEBHOOK_SECRET']}"
+    assert settings.webhook_callback_url == f"https://backstride.example.org{settings.webhook_path}"
+    assert load_settings(dev(tmp_path)).webhook_path == "/webhooks/strava"
+    with pytest.raises(ConfigError, match="STRAVA_WEBHOOK_SECRET may hold only"):
+        load_settings(dev(tmp_path, STRAVA_WEBHOOK_SECRET="a/b"))
+    with pytest.raises(ConfigError, match="STRAVA_WEBHOOK_SECRET is shorter than 32 bytes"):
+        load_settings(production(tmp_path, STRAVA_WEBHOOK_SECRET="short"))

@@ -55,3 +55,44 @@ def test_log_format_setting(tmp_path):
     assert settings.log_format == "json"
     with pytest.raises(ConfigError, match="BACKSTRIDE_LOG_FORMAT"):
         load_settings({"BACKSTRIDE_INSTANCE_DIR": str(tmp_path), "BACKSTRIDE_LOG_FORMAT": "xml"})
+
+
+def access_line(log_format: str, path: str, secret: str = "") -> str:
+    import datetime
+
+    from gunicorn.config import Config
+
+    from plugin.logs import access_log_format, access_logger_class
+
+    cfg = Config()
+    cfg.set("access_log_format", access_log_format(log_format))
+    logger = access_logger_class(secret)(cfg)
+
+    class Response:
+        status, sent, headers = "200 OK", 17, []
+
+    environ = {
+        "REMOTE_ADDR": "127.0.0.1",
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": path,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+    }
+    atoms = logger.atoms(Response(), [], environ, datetime.timedelta(microseconds=1500))
+    return access_log_format(log_format) % atoms
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_newline_in_a_path_cannot_forge_an_access_log_line(log_format):
+    """Issue 20: %0a in a URL wrote a forged line into the access log."""
+    line = access_line(log_format, '/x\n{"logger": "forged"}\r')
+    assert "\n" not in line and "\r" not in line
+    if log_format == "json":
+        assert json.loads(line)["path"] == '/x\n{"logger": "forged"}\r'
+
+
+def test_the_webhook_secret_never_reaches_the_access_log():
+    line = access_line("json", "/webhooks/strava/s3cret-segment", secret="s3cret-segment")
+    assert "s3cret-segment" not in line
+    assert json.loads(line)["path"] == "/webhooks/strava/<secret>"
