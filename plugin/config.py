@@ -66,6 +66,8 @@ class Settings:
     # A random path segment: events are taken at /webhooks/strava/<secret> only ("" in development: at
     # /webhooks/strava).
     strava_webhook_secret: str = ""
+    # Reverse proxies in front (nginx): their X-Forwarded-For/-Proto/-Host are trusted this many hops deep.
+    proxy_hops: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -139,6 +141,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     retry_base_s = _seconds(get("BACKSTRIDE_RETRY_BASE_S"), "BACKSTRIDE_RETRY_BASE_S", default=30.0)
 
+    hops_text = get("BACKSTRIDE_PROXY_HOPS") or "0"
+    if not hops_text.isdigit() or int(hops_text) > 5:
+        raise ConfigError(f"BACKSTRIDE_PROXY_HOPS must be a whole number from 0 to 5, not {hops_text!r}")
+
     webhook_secret = get("STRAVA_WEBHOOK_SECRET")
     if not set(webhook_secret) <= WEBHOOK_SECRET_CHARS:
         raise ConfigError("STRAVA_WEBHOOK_SECRET may hold only letters, digits, '-' and '_'")
@@ -159,6 +165,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         retry_base_s=retry_base_s,
         strava_webhook_secret=webhook_secret,
+        proxy_hops=int(hops_text),
     )
     if production:
         _refuse_unsafe_production(settings, allow_insecure=get("BACKSTRIDE_ALLOW_INSECURE") == "1")

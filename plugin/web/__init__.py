@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Request, current_app
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from plugin.config import Settings, load_settings
 from plugin.services import Services, build_services
@@ -47,6 +48,10 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(flask_config)
+    if settings.proxy_hops:
+        # Behind nginx: the client's address and scheme come from X-Forwarded-*, trusted only this deep.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.session_interface = _SessionInterface()
     app.extensions["backstride"] = services
     _quiet_noisy_loggers()

@@ -372,3 +372,24 @@ def test_https_installations_send_hsts_and_plain_http_ones_do_not(env, strava, c
     assert client.get("/").headers["Strict-Transport-Security"] == "max-age=31536000"  # PUBLIC_URL is https
     plain = create_app({**env, "BACKSTRIDE_PUBLIC_URL": "http://127.0.0.1:5000"}, TESTING=True)
     assert "Strict-Transport-Security" not in plain.test_client().get("/").headers
+
+
+def test_behind_a_proxy_its_forwarded_scheme_and_address_are_trusted_as_deep_as_told(env, strava):
+    from flask import request
+
+    from plugin.web import create_app
+
+    app = create_app({**env, "BACKSTRIDE_PROXY_HOPS": "1"}, TESTING=True)
+
+    @app.get("/_seen")
+    def seen():
+        return {"remote": request.remote_addr, "scheme": request.scheme}
+
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    assert app.test_client().get("/_seen", headers=forwarded).get_json() == {
+        "remote": "203.0.113.7",
+        "scheme": "https",
+    }
+    direct = create_app(env, TESTING=True)
+    direct.add_url_rule("/_seen", view_func=seen)
+    assert direct.test_client().get("/_seen", headers=forwarded).get_json()["remote"] == "127.0.0.1"
