@@ -68,6 +68,8 @@ class Settings:
     strava_webhook_secret: str = ""
     # Reverse proxies in front (nginx): their X-Forwarded-For/-Proto/-Host are trusted this many hops deep.
     proxy_hops: int = 0
+    # The bearer token a monitoring system sends for GET /metrics ("": /metrics is off).
+    metrics_token: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -166,6 +168,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_base_s=retry_base_s,
         strava_webhook_secret=webhook_secret,
         proxy_hops=int(hops_text),
+        metrics_token=get("BACKSTRIDE_METRICS_TOKEN"),
     )
     if production:
         _refuse_unsafe_production(settings, allow_insecure=get("BACKSTRIDE_ALLOW_INSECURE") == "1")

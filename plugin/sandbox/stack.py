@@ -7,6 +7,7 @@ interfaces in DESIGN.md: environment variables, routes and the `backstride` comm
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,8 @@ class Stack:
         self._own_instance = instance_dir is None
         self.instance_dir = instance_dir or Path(tempfile.mkdtemp(prefix="backstride-demo-"))
         self.extra_env = extra_env or {}
+        # The monitoring token of this stack's plugin (GET /metrics), for tests and benchmarks that scrape.
+        self.metrics_token = secrets.token_urlsafe(24)
         self.sandbox_app = create_sandbox(self.sandbox_config)
         self.sandbox: LoopbackServer | None = None
         self.plugin: subprocess.Popen | None = None
@@ -116,6 +119,7 @@ class Stack:
             "STRAVA_CLIENT_SECRET": config.client_secret,
             "STRAVA_OAUTH_URL": f"{self.sandbox.url}/oauth",
             "STRAVA_API_URL": f"{self.sandbox.url}/api/v3",
+            "BACKSTRIDE_METRICS_TOKEN": self.metrics_token,
             **self.extra_env,
         }
 

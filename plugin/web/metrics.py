@@ -2,12 +2,15 @@
 
 Every figure is read from the shared database and queue at scrape time, so any web instance answers for the
 whole fleet and no per-process counter is lost when a process restarts. Inbox figures cover the retention
-window (7 days), which is why they are gauges. No athlete or activity is identified.
+window (7 days), which is why they are gauges. No athlete or activity is identified. Only a scraper that sends
+the bearer token BACKSTRIDE_METRICS_TOKEN gets an answer; without the variable set, there is no /metrics.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import hmac
+
+from flask import Blueprint, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -95,7 +98,16 @@ class _FleetCollector:
 
 @bp.get("/metrics")
 def metrics():
+    # Athlete counts, the inbox and the budget left are the operator's, not the public's: /metrics answers
+    # only a monitoring system that sends BACKSTRIDE_METRICS_TOKEN (a token, not a loopback rule, because
+    # behind a reverse proxy on the same machine every request comes from loopback).
     svc = services()
+    expected = svc.settings.metrics_token
+    if not expected:
+        abort(404)
+    sent = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {expected}".encode()):
+        return Response("metrics need the bearer token\n", status=401, headers={"WWW-Authenticate": "Bearer"})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_FleetCollector(svc.store.metrics(), svc.queue.depth()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -62,7 +62,8 @@ def puts_per_activity(stack: Stack) -> Counter:
 
 def inbox_metrics(stack: Stack) -> dict[str, float]:
     """backstride_inbox_events by status, from GET /metrics as a monitoring system scrapes it."""
-    text = requests.get(f"{stack.plugin_url}/metrics", timeout=10).text
+    auth = {"Authorization": f"Bearer {stack.metrics_token}"}
+    text = requests.get(f"{stack.plugin_url}/metrics", headers=auth, timeout=10).text
     return {
         m.group(1): float(m.group(2))
         for m in re.finditer(r'^backstride_inbox_events\{status="(\w+)"\} (\S+)$', text, re.MULTILINE)

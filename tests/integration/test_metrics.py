@@ -12,15 +12,19 @@ from plugin.store import utcnow
 from plugin.store.models import RateLimitState
 from tests.conftest import ATHLETE_ID, event, run_queue
 
+METRICS_TOKEN = "a-monitoring-token-for-tests"
+AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
 
 @pytest.fixture
 def backend() -> dict[str, str]:
-    """The embedded defaults only: what /metrics reports is the web layer's concern."""
-    return {}
+    """The embedded defaults only: what /metrics reports is the web layer's concern; the monitoring token
+    is set as an operator sets it."""
+    return {"BACKSTRIDE_METRICS_TOKEN": METRICS_TOKEN}
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=AUTH)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     samples = {}
@@ -88,5 +92,16 @@ def test_metrics_name_no_athlete_or_activity(client, services, strava, connected
     strava.add_activity(ATHLETE_ID, 803, name="#retro run")
     client.post("/webhooks/strava", json=event(803))
     run_queue(services)
-    text = client.get("/metrics").get_data(as_text=True)
+    text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
     assert str(ATHLETE_ID) not in text and "803" not in text
+
+
+def test_metrics_answer_only_the_monitoring_token(client, env, strava):
+    """Issue 20: /metrics was public (athlete counts, budget left)."""
+    from plugin.web import create_app
+
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers=AUTH).status_code == 200
+    unset = {k: v for k, v in env.items() if k != "BACKSTRIDE_METRICS_TOKEN"}
+    assert create_app(unset, TESTING=True).test_client().get("/metrics", headers=AUTH).status_code == 404
