@@ -396,6 +396,15 @@ class Store:
         with self.session() as session:
             return session.scalar(select(exists().where(Athlete.id == athlete_id))) or False
 
+    def end_sessions(self, athlete_id: int) -> None:
+        """Every session cookie issued to the athlete so far stops working (sign-out)."""
+        with self.session() as session:
+            session.execute(
+                update(Athlete)
+                .where(Athlete.id == athlete_id)
+                .values(session_version=Athlete.session_version + 1)
+            )
+
     def rotate_tokens(self) -> tuple[int, list[int]]:
         """Every stored token encrypted again with the newest BACKSTRIDE_TOKEN_KEY, one athlete per
         transaction (a rotation that stops half way leaves every token readable with the old and new keys).

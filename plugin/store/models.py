@@ -30,6 +30,8 @@ class Athlete(Base):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     # Fleet-wide guard so one process at a time refreshes this athlete's rotating refresh token.
     refresh_lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Carried in the signed session cookie; signing out bumps it, so a copy of the old cookie is worthless.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     connected_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -12,6 +12,7 @@ from plugin.hosts.base import BadResponse, HostError
 from plugin.hosts.strava.oauth import REQUESTED_SCOPES, SCOPE_PURPOSE, missing_required, parse_granted
 from plugin.store import TokenSet
 from plugin.web import services
+from plugin.web.settings import sign_in
 
 log = logging.getLogger(__name__)
 bp = Blueprint("connect", __name__)
@@ -115,9 +116,7 @@ def callback():
         host_weight_kg=weight,
         host_units=units,
     )
-    session.clear()
-    session["athlete_id"] = athlete_id
-    session.permanent = True
+    sign_in(svc.store.athlete(athlete_id))  # type: ignore[arg-type] - just saved
     log.info("athlete %s connected", athlete_id)
     return render_template("connected.html", optional_missing="profile:read_all" not in granted)
 

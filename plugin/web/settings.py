@@ -34,6 +34,7 @@ def _not_cached(response):
 
 
 SESSION_ATHLETE = "athlete_id"
+SESSION_VERSION = "session_version"
 
 # A body weight outside this is a typo (or the wrong unit), not a runner.
 MIN_WEIGHT_KG = 25.0
@@ -172,9 +173,20 @@ def signed_in_athlete() -> Athlete | None:
     if not isinstance(athlete_id, int):
         return None
     athlete = services().store.athlete(athlete_id)
-    if athlete is None:
-        session.clear()  # disconnected elsewhere (deauthorized on the host): the session means nothing now
+    if athlete is None or session.get(SESSION_VERSION) != athlete.session_version:
+        # Disconnected elsewhere (deauthorized on the host), or signed out since this cookie was issued
+        # (a copy of it kept somewhere): the session means nothing now.
+        session.clear()
+        return None
     return athlete
+
+
+def sign_in(athlete: Athlete) -> None:
+    """A fresh session for the athlete, carrying their current session version."""
+    session.clear()
+    session[SESSION_ATHLETE] = athlete.id
+    session[SESSION_VERSION] = athlete.session_version
+    session.permanent = True
 
 
 def _not_signed_in() -> tuple[str, int]:
@@ -273,5 +285,8 @@ def disconnect():
 
 @bp.post("/signout")
 def signout():
+    athlete = signed_in_athlete()
+    if athlete is not None:
+        services().store.end_sessions(athlete.id)
     session.clear()
     return redirect(url_for("pages.landing"), code=303)

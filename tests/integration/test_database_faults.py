@@ -310,6 +310,7 @@ def test_health_check_answers_503_during_an_outage_and_200_after(client, service
 def test_a_page_during_an_outage_is_a_readable_503(client, services, connected, outage):
     with client.session_transaction() as session:
         session["athlete_id"] = connected
+        session["session_version"] = 0  # as the OAuth callback signs in a new athlete
     outage.start()
     response = client.get("/settings")
     assert response.status_code == 503
@@ -373,6 +374,7 @@ def test_a_connection_idle_when_the_server_restarted_is_replaced_before_use(
 ):
     with client.session_transaction() as session:
         session["athlete_id"] = connected
+        session["session_version"] = 0  # as the OAuth callback signs in a new athlete
     assert client.get("/settings").status_code == 200
     restart()
     monkeypatch.setattr(liveness, "IDLE_BEFORE_PING_S", 0.05)

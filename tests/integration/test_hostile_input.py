@@ -504,6 +504,7 @@ form_keys = st.one_of(st.sampled_from(SETTINGS_FIELDS), st.text(max_size=10)).fi
 def signed_in_client(client, connected):
     with client.session_transaction() as session:
         session["athlete_id"] = connected
+        session["session_version"] = 0  # as the OAuth callback signs in a new athlete
     page = client.get("/settings").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     return client, token

@@ -31,6 +31,7 @@ VALID = {
 def signed_in(client, connected):
     with client.session_transaction() as session:
         session["athlete_id"] = connected
+        session["session_version"] = 0  # as the OAuth callback signs in a new athlete
     return connected
 
 
@@ -287,6 +288,16 @@ def test_disconnect_deletes_even_when_no_key_opens_the_stored_token(client, serv
     assert response.status_code == 200
     assert "Disconnected and deleted" in response.get_data(as_text=True)
     assert not services.store.is_connected(ATHLETE_ID)
+
+
+def test_a_session_cookie_copied_before_sign_out_is_worthless_after_it(app, client, services, signed_in):
+    """Issue 20: a session cookie copied before sign-out still worked after it."""
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value, domain="localhost")
+    assert copy.get("/settings").status_code == 200
+    client.post("/signout", data={"csrf_token": csrf_token(client)})
+    assert copy.get("/settings").status_code == 401
+    assert services.store.is_connected(ATHLETE_ID)  # signing out disconnects nothing
 
 
 def test_sign_out_ends_the_session_only(client, services, signed_in):

@@ -70,8 +70,17 @@ def test_a_database_from_before_migrations_is_adopted_and_keeps_its_rows(databas
         command.upgrade(alembic_config(connection), BASELINE)
         connection.execute(text("DROP TABLE alembic_version"))
         connection.commit()
-    old.save_athlete(7, TokenSet("a", "r", 0), frozenset({"activity:write"}), None, None)
+    # An athlete of that time, written as that schema has it (the models describe the newest one).
     with old.engine.connect() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO athletes (id, access_token_enc, refresh_token_enc, expires_at, scopes, "
+                "needs_reconnect, settings, connected_at, updated_at) "
+                "VALUES (7, :a, :r, 0, 'activity:write', :no, '{}', :now, :now)"
+            ),
+            {"a": old.cipher.encrypt("a"), "r": old.cipher.encrypt("r"), "no": False, "now": utcnow()},
+        )
+        connection.commit()
         assert current_revision(connection) is None
     old.create_schema()
     with old.engine.connect() as connection:
