@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--client-secret", default="sandbox-client-secret")
     sandbox.add_argument("--oauth-prefix", default="/oauth")
     sandbox.add_argument("--api-prefix", default="/api/v3")
+    sandbox.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a non-loopback --host (it signs in any athlete id: never on a network you share)",
+    )
     sandbox.set_defaults(func=cmd_sandbox, needs_settings=False)
 
     analyze = commands.add_parser(
@@ -294,9 +299,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from plugin.config import is_loopback
     from plugin.sandbox import SandboxConfig, create_sandbox
     from plugin.sandbox.server import LoopbackServer
 
+    if not is_loopback(args.host) and not args.public:
+        print(
+            f"backstride sandbox: --host {args.host} is not loopback; the sandbox signs in any athlete id "
+            "and hands out tokens to anyone who asks. Add --public to serve it there anyway.",
+            file=sys.stderr,
+        )
+        return 2
     config = SandboxConfig(client_id=args.client_id, client_secret=args.client_secret)
     app = create_sandbox(config, oauth_prefix=args.oauth_prefix, api_prefix=args.api_prefix)
     server = LoopbackServer(app, host=args.host, port=args.port)

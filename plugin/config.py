@@ -205,7 +205,7 @@ def insecure_transport(settings: Settings) -> list[str]:
         ("STRAVA_API_URL", settings.strava_api_url),
     ):
         parts = urlsplit(url)
-        if parts.scheme != "https" or _is_loopback(parts.hostname or ""):
+        if parts.scheme != "https" or is_loopback(parts.hostname or ""):
             problems.append(f"{name} is not an https address of a real host ({url})")
     return problems
 
@@ -222,7 +222,8 @@ def _refuse_unsafe_production(settings: Settings, allow_insecure: bool) -> None:
         raise ConfigError("BACKSTRIDE_ENV=production refuses to start: " + "; ".join(problems) + waivable)
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """Whether the host name or address is this machine's loopback (localhost, 127.0.0.0/8, ::1)."""
     if hostname == "localhost" or hostname.endswith(".localhost"):
         return True
     try:
