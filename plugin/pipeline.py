@@ -24,7 +24,13 @@ from plugin.hosts.base import (
     RateLimited,
     Unauthorized,
 )
-from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, Ledger, Window
+from plugin.hosts.strava.ratelimit import (
+    BACKLOG_SHARE,
+    Ledger,
+    Window,
+    next_quarter_hour,
+    quarter_hour_start,
+)
 from plugin.store import (
     DATABASE_UNAVAILABLE,
     Athlete,
@@ -51,6 +57,12 @@ MAX_ATTEMPTS = 6
 # Host calls per event, in the normal case (a 401's refresh and retry aside): the activity, its streams and
 # the update for an annotated activity; the activity alone for one we leave alone; nothing for a duplicate.
 CALLS_PER_ANNOTATED_ACTIVITY = 3
+# One athlete's events may spend at most this share of a 15-minute window's host calls (the rest stays for
+# everybody else), and never less than ATHLETE_MIN_CALLS (ten activities: more than any runner uploads in a
+# quarter hour); DEFAULT_SHORT_LIMIT stands for the limit before the host's first answer has told it.
+ATHLETE_SHARE = 0.25
+ATHLETE_MIN_CALLS = 10 * CALLS_PER_ANNOTATED_ACTIVITY
+DEFAULT_SHORT_LIMIT = 100
 CALLS_PER_IGNORED_ACTIVITY = 1
 CALLS_PER_DUPLICATE_EVENT = 0
 RETRY_BASE = timedelta(seconds=30)
@@ -212,8 +224,23 @@ class Pipeline:
             return Outcome("failed", "athlete must reconnect")
         if (athlete.settings or {}).get("paused"):
             return Outcome("ignored", "athlete paused annotations")
+        self._within_fair_share(athlete.id, event.id)
         share = BACKLOG_SHARE if event.put_off else 1.0
         return _Annotation(self, athlete, event.object_id, share).run()
+
+    def _within_fair_share(self, athlete_id: int, event_id: int) -> None:
+        """Deferred to the next 15-minute window when this athlete's events (real or forged: webhooks are not
+        signed) have spent their fair share of the window's host calls: one athlete cannot starve others."""
+        counts = self.store.rate_counts(self.host.name)
+        limit = counts.short[0] if counts is not None and counts.short else DEFAULT_SHORT_LIMIT
+        now = utcnow()
+        window = quarter_hour_start(now)
+        spent = self.store.athlete_calls_since(athlete_id, window, CALLS_PER_ANNOTATED_ACTIVITY, event_id)
+        if spent + CALLS_PER_ANNOTATED_ACTIVITY > max(ATHLETE_SHARE * limit, ATHLETE_MIN_CALLS):
+            raise Deferred(
+                next_quarter_hour(now),
+                f"the athlete's share of the host's 15-minute budget is used ({spent} calls)",
+            )
 
     def _deauthorization(self, athlete_id: int) -> Outcome:
         """Webhook events are not signed: a deauthorization deletes nothing until the host confirms it. The

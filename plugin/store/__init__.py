@@ -396,6 +396,26 @@ class Store:
         with self.session() as session:
             return session.scalar(select(exists().where(Athlete.id == athlete_id))) or False
 
+    def athlete_calls_since(
+        self, athlete_id: int, since: datetime, in_flight_calls: int, except_event: int
+    ) -> int:
+        """Host calls spent on the athlete's events settled since `since`, plus in_flight_calls for each of
+        their events in progress other than except_event (the one asking)."""
+        with self.session() as session:
+            settled = session.scalar(
+                select(func.coalesce(func.sum(InboxEvent.host_calls), 0)).where(
+                    InboxEvent.owner_id == athlete_id, InboxEvent.finished_at >= since
+                )
+            )
+            working = session.scalar(
+                select(func.count()).where(
+                    InboxEvent.owner_id == athlete_id,
+                    InboxEvent.status == "working",
+                    InboxEvent.id != except_event,
+                )
+            )
+        return int(settled or 0) + in_flight_calls * int(working or 0)
+
     def end_sessions(self, athlete_id: int) -> None:
         """Every session cookie issued to the athlete so far stops working (sign-out)."""
         with self.session() as session:

@@ -160,7 +160,7 @@ def test_subscription_create_registers_the_secret_path_when_there_is_one(cli_env
     assert callback == f"{PUBLIC_URL}/webhooks/strava/s3cret-path-segment"
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])  # noqa: S104 - refused, not bound
 def test_the_sandbox_refuses_a_non_loopback_address_unless_told_public(host, capsys):
     """Issue 20: the sandbox bound to 0.0.0.0 when asked, and signs in any athlete id."""
     assert main(["sandbox", "--host", host, "--port", "0"]) == 2

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy
+from sqlalchemy import update
 
 from plugin.hosts.strava.ratelimit import BACKLOG_SHARE, allowed_calls, day_start, quarter_hour_start
 from plugin.jobs import Queue, make_huey
 from plugin.pipeline import Deferred, Pipeline
 from plugin.store import Store, utcnow
+from plugin.store.models import InboxEvent
 from tests.conftest import ATHLETE_ID, event, run_queue
 from tests.integration.test_pipeline import (
     CADENCE_STREAMS,
@@ -152,8 +154,11 @@ def test_fresh_activities_get_the_budget_before_the_backlog(client, services, st
     put_off = [i for i in backlog if inbox_row(services, i).status == "pending"]
     assert len(put_off) >= 20
 
-    # The next window opens with the backlog due; then two runners upload.
+    # The next window opens with the backlog due (what was settled, was settled in the last one); then two
+    # runners upload.
     reopen_rate_window(services)
+    with services.store.session() as session:
+        session.execute(update(InboxEvent).values(finished_at=utcnow() - timedelta(minutes=15)))
     strava.rate_usage = [0, strava.rate_usage[1]]
     make_due(services)
     fresh = [790, 791]
@@ -207,3 +212,34 @@ def test_a_deferral_by_the_host_blocks_every_process_until_it_ends(services):
     assert deferred.value.retry_at == blocked_until
     assert isinstance(deferred.value.retry_at, datetime)
     other.store.engine.dispose()
+
+
+def test_one_athletes_flood_leaves_room_for_another_athletes_upload(client, services, strava, connected):
+    """Issue 20: 110 forged creates for one athlete used the whole 15-minute window; a real upload by another
+    athlete then waited for the next one. Forged events name activities the host does not have (one call
+    each, a 404)."""
+    from plugin.store import TokenSet
+
+    strava.rate_limit = (100, 1000)
+    other = 31337  # made up
+    strava.add_athlete(other)
+    grant = strava.grant(other)
+    services.store.save_athlete(
+        other,
+        TokenSet(grant["access_token"], grant["refresh_token"], grant["expires_at"]),
+        frozenset(),
+        60.0,
+        None,
+    )
+    for activity_id in range(10_000, 10_110):
+        client.post("/webhooks/strava", json=event(activity_id))
+    run_queue(services, limit=1000)
+    flood_calls = api_calls(strava)
+    assert flood_calls <= 30  # the flooding athlete's share of the window
+    deferred = [i for i in range(10_000, 10_110) if inbox_row(services, i).status == "pending"]
+    assert len(deferred) >= 110 - 30
+    assert "share of the host's 15-minute budget" in inbox_row(services, deferred[0]).outcome
+
+    strava.add_activity(other, 555, name="#retro", streams=CADENCE_STREAMS)
+    deliver(client, services, event(555, owner_id=other))
+    assert count_notes(strava.description(555) or "") == 1
