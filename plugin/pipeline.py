@@ -57,14 +57,14 @@ MAX_ATTEMPTS = 6
 # Host calls per event, in the normal case (a 401's refresh and retry aside): the activity, its streams and
 # the update for an annotated activity; the activity alone for one we leave alone; nothing for a duplicate.
 CALLS_PER_ANNOTATED_ACTIVITY = 3
+CALLS_PER_IGNORED_ACTIVITY = 1
+CALLS_PER_DUPLICATE_EVENT = 0
 # One athlete's events may spend at most this share of a 15-minute window's host calls (the rest stays for
 # everybody else), and never less than ATHLETE_MIN_CALLS (ten activities: more than any runner uploads in a
 # quarter hour); DEFAULT_SHORT_LIMIT stands for the limit before the host's first answer has told it.
 ATHLETE_SHARE = 0.25
 ATHLETE_MIN_CALLS = 10 * CALLS_PER_ANNOTATED_ACTIVITY
 DEFAULT_SHORT_LIMIT = 100
-CALLS_PER_IGNORED_ACTIVITY = 1
-CALLS_PER_DUPLICATE_EVENT = 0
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 # Wait before looking again at an event whose earlier sibling (same activity) is still being processed.
