@@ -53,8 +53,6 @@ RECENT_DAYS = 7
 # A compact note, the sources line included: read in five seconds on a phone.
 NOTE_MAX_LINES = 4
 NOTE_MAX_CHARS = 320
-# A detailed note adds at most this many lines.
-DETAILED_EXTRA_LINES = 3
 # Per km "about the same" within this share.
 SAME_SHARE = 0.05
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from plugin.analysis.detect.thresholds import RUN_CADENCE_PER_LEG, STOP_SPEED_M_S
+from plugin.analysis.detect.thresholds import MIN_CADENCE_PER_LEG, RUN_CADENCE_PER_LEG, STOP_SPEED_M_S
 from plugin.domain import Effort, Gait, Streams
 
 # SCIENCE.md: "step length about 60-80% of the athlete's own forward step at the same speed" (assumption).
 ASSUMED_STEP_RATIO = (0.6, 0.8)
 # Forward running (or walking) of this long at least, outside every effort, makes a forward step length.
 MIN_FORWARD_S = 120.0
-MIN_CADENCE_PER_LEG = 30.0  # lower is no step data
 
 
 def backward_step_m(efforts: tuple[Effort, ...] | list[Effort]) -> float | None:

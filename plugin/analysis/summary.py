@@ -20,7 +20,6 @@ class Analysis:
     knee: knee.KneeSummary | None
     note: Note | None
     remark: str | None = None  # why there is no effort, when the athlete may wonder (detect.Detection)
-    forward_step_m: float | None = None  # the athlete's forward step in the same activity (steps.py)
 
 
 # No note for an effort shorter than this, or (with a distance) shorter than this far: a button pressed twice,
@@ -74,7 +73,6 @@ def assess(
         energy=facts.energy,
         knee=facts.knee,
         note=build_note(facts, profile, sources_url),
-        forward_step_m=forward_step,
     )
 
 
